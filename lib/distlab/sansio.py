@@ -19,7 +19,7 @@ Events a process receives (each carries ``now``, the driver's clock in milliseco
 Effects it returns, carried out by the driver **in this order** (the order is the contract:
 a follower's ACK must never leave before the log write it acknowledges):
 
-1. ``writes`` — durable writes (``persist``): they survive a crash;
+1. ``writes`` — durable writes (``persist``, ``append``, ``truncate``): they survive a crash;
 2. ``state`` — a new named state (``become``), e.g. ``"LOOKING"``;
 3. ``sends`` — messages to other processes (``send``);
 4. ``timers`` — timers to set (replacing one of the same name) or cancel, in call order;
@@ -86,7 +86,8 @@ class Effects:
     and one ``Effects`` is built per delivered message, so an empty one must cost nothing.
     """
 
-    writes: list[tuple[str, Any]] | None = None
+    # ("set", key, value) | ("append", key, item) | ("truncate", key, keep): what a disk does.
+    writes: list[tuple[str, str, Any]] | None = None
     state: str | None = None
     sends: list[tuple[NodeId, Any]] | None = None
     # (name, delay_ms) sets a timer, (name, None) cancels it; kept in one list so that
@@ -102,11 +103,27 @@ class Effects:
         The value is copied now, so what is durable is the value as it was at this call;
         changes the process makes to it afterwards stay volatile until persisted again.
         """
+        return self._write("set", key, copy.deepcopy(value))
+
+    def append(self, key: str, item: Any) -> "Effects":
+        """Append ``item`` to the durable list ``key`` (created empty if missing).
+
+        For logs: one append costs one item, where ``persist`` of a whole list would copy it.
+        """
+        return self._write("append", key, copy.deepcopy(item))
+
+    def truncate(self, key: str, keep: int) -> "Effects":
+        """Keep only the first ``keep`` items of the durable list ``key``."""
+        if not isinstance(keep, int) or isinstance(keep, bool) or keep < 0:
+            raise UsageError(f"truncate {key!r}: keep must be an int >= 0, got {keep!r}")
+        return self._write("truncate", key, keep)
+
+    def _write(self, op: str, key: str, value: Any) -> "Effects":
         if not isinstance(key, str):
-            raise UsageError(f"persist key must be a str, got {key!r}")
+            raise UsageError(f"durable key must be a str, got {key!r}")
         if self.writes is None:
             self.writes = []
-        self.writes.append((key, copy.deepcopy(value)))
+        self.writes.append((op, key, value))
         return self
 
     def become(self, state: str) -> "Effects":

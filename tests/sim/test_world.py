@@ -248,9 +248,10 @@ def test_bad_input_gets_a_clear_error(call, message):
         (lambda fx: fx.set_timer("t", -1), "non-negative int"),
         (lambda fx: fx.set_timer("t", 2.5), "non-negative int"),
         (lambda fx: fx.persist(3, "x"), "key must be a str"),
+        (lambda fx: fx.truncate("log", -1), "keep must be an int >= 0"),
         (lambda fx: fx.become(""), "non-empty str"),
     ],
-    ids=["negative delay", "float delay", "non-str key", "empty state"],
+    ids=["negative delay", "float delay", "non-str key", "negative truncate", "empty state"],
 )
 def test_effects_reject_bad_arguments_at_once(make, message):
     with pytest.raises(UsageError, match=message):
@@ -284,3 +285,27 @@ def test_in_flight_lists_deliver_now_and_drop_by_hand():
     assert [(t, m) for t, _, m in world.process(2).received] == [(1, "c"), (10, "b")]
     assert [(r.msg, r.reason) for r in world.trace.of_kind("drop")] == [("a", "dropped by hand")]
     assert world.in_flight() == []
+
+
+def test_append_and_truncate_build_a_durable_log():
+    class Logger:
+        def __init__(self, node):
+            self.durable = None
+
+        def step(self, event):
+            fx = Effects()
+            if isinstance(event, Start):
+                self.durable = event.durable
+                if event.incarnation == 0:
+                    for n in range(5):
+                        fx.append("log", n)
+                    fx.truncate("log", 3)
+                    fx.append("log", "x")
+            return fx
+
+    world = World(seed=0)
+    world.add_node(1, Logger)
+    world.run(1)
+    world.crash(1)
+    world.restart(1)
+    assert world.process(1).durable == {"log": [0, 1, 2, "x"]}

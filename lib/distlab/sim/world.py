@@ -454,8 +454,7 @@ class World:
                                TypeError(f"step() must return Effects or None, got {effects!r}"))
         node = slot.node
         if effects.writes:
-            for key, value in effects.writes:
-                slot.disk[key] = value  # already a private copy (Effects.persist made it)
+            self._write(slot, effects.writes)
         if effects.state is not None and effects.state != slot.state:
             self._emit(StateChanged(self.now, node, slot.state, effects.state))
             slot.state = effects.state
@@ -475,6 +474,22 @@ class World:
         if effects.notes:
             for text, data in effects.notes:
                 self._emit(Noted(self.now, node, text, data))
+
+    def _write(self, slot: _Slot, writes: list) -> None:
+        """Carry out durable writes (values are already private copies made by Effects)."""
+        disk = slot.disk
+        for op, key, value in writes:
+            if op == "set":
+                disk[key] = value
+                continue
+            log = disk.setdefault(key, [])
+            if not isinstance(log, list):
+                raise ProcessError(slot.node, f"{op}({key!r})", self.now,
+                                   TypeError(f"durable {key!r} holds a {type(log).__name__}, not a list"))
+            if op == "append":
+                log.append(value)
+            else:
+                del log[value:]
 
     def _send(self, src: NodeId, dst: NodeId, msg: Any) -> None:
         # The hot path of every run, kept flat on purpose (see `distlab bench sim`).
