@@ -379,7 +379,9 @@ class World:
 
     def run_for(self, duration: int) -> None:
         """Process every event in the next ``duration`` milliseconds."""
-        self.run(self.now + self._check_time(duration))
+        if not isinstance(duration, int) or isinstance(duration, bool) or duration < 0:
+            raise UsageError(f"a duration is a whole number of milliseconds >= 0, got {duration!r}")
+        self.run(self.now + duration)
 
     def pending(self) -> int:
         """How many events are scheduled (including ones that will turn out cancelled)."""

@@ -113,10 +113,15 @@ class Notification:
 # --------------------------------------------------------------------------- quorum -------
 @dataclass(frozen=True, slots=True)
 class Proposal:
-    """One transaction in a history: its zxid and the txn itself (a ``distlab.zk`` txn)."""
+    """One transaction in a history: its zxid and the txn itself (a ``distlab.zk`` txn).
+
+    ``cxid`` is the client's request number (``TxnHeader.cxid``), so the server the client
+    is connected to can answer it once the txn commits; -1 when no client asked.
+    """
 
     zxid: int
     txn: Any
+    cxid: int = -1
 
     def __post_init__(self) -> None:
         _check_zxid("Proposal", "zxid", self.zxid)
@@ -212,6 +217,7 @@ class ProposalPacket:
     CODE: ClassVar[int] = 2
     zxid: int
     txn: Any
+    cxid: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +235,7 @@ class Inform:
     CODE: ClassVar[int] = 8
     zxid: int
     txn: Any
+    cxid: int = -1
 
 
 @dataclass(frozen=True, slots=True)

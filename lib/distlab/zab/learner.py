@@ -1,0 +1,268 @@
+"""The learner's side of Zab: followers and observers (``Learner``, ``Follower``, ``Observer``).
+
+1. **Register** (``Learner.registerWithLeader``): send FOLLOWERINFO (or OBSERVERINFO) with my
+   acceptedEpoch, retrying every second until the leader answers LEADERINFO(newEpoch).
+   ``newEpoch > acceptedEpoch``: persist it, then ACKEPOCH(currentEpoch, last zxid);
+   ``==``: ACKEPOCH(-1) ("already acked this epoch"); ``<``: refuse, back to LOOKING.
+2. **Sync** (``Learner.syncWithLeader``): the first packet picks the mode — DIFF, TRUNC
+   (truncate the log, reload) or SNAP (load the leader's snapshot). PROPOSALs are buffered and
+   COMMITs noted. At NEWLEADER, in this order (ZOOKEEPER-3911/4643/4646): log and apply the
+   committed proposals, *then* persist currentEpoch, *then* ACK. At UPTODATE: start serving,
+   log the remaining (uncommitted) proposals and ACK them.
+3. **Broadcast** (``Follower.processPacket``): PROPOSAL -> log, then ACK; COMMIT -> apply the
+   next pending proposal (it must be exactly that zxid). Observers get INFORM (a committed txn
+   with its payload) instead, and never ACK: they never count toward a quorum.
+
+A learner that hears nothing from its leader for ``syncLimit`` ticks (``initLimit`` while
+connecting and syncing) goes back to LOOKING.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distlab.zab.messages import (
+    Ack,
+    AckEpoch,
+    Commit,
+    Diff,
+    FollowerInfo,
+    Inform,
+    LeaderInfo,
+    NewLeader,
+    ObserverInfo,
+    Ping,
+    Proposal,
+    ProposalPacket,
+    Request,
+    Snap,
+    SyncReply,
+    Trunc,
+    UpToDate,
+)
+from distlab.zab.zxid import epoch_of, format_zxid, make_zxid
+from distlab.zk.errors import Code
+
+__all__ = ["Learner", "CONNECT_RETRY_MS"]
+
+CONNECT_RETRY_MS = 1000  # Learner.connectToLeader sleeps 1 s between attempts
+
+
+class Learner:
+    """The FOLLOWING or OBSERVING role of a :class:`~distlab.zab.peer.QuorumPeer`."""
+
+    TIMER_PREFIX = "learner."
+    CONNECT_TIMER = "learner.connect"
+    WATCHDOG_TIMER = "learner.watchdog"
+
+    def __init__(self, peer, leader: int) -> None:
+        self.peer = peer
+        self.sid = peer.sid
+        self.leader = leader
+        self.config = peer.config
+        self.observer = peer.is_observer
+        self.phase = "connecting"  # connecting -> syncing -> newleader_acked -> serving
+        self.new_epoch: int | None = None
+        self.mode: str | None = None
+        self.not_logged: list[Proposal] = []  # packetsNotLogged
+        self.committed: list[int] = []  # packetsCommitted (zxids)
+        self.last_heard = peer.now
+        self.started_at = peer.now
+
+    @property
+    def serving(self) -> bool:
+        return self.phase == "serving"
+
+    # ------------------------------------------------------------------ lifecycle --------
+    def start(self) -> None:
+        self._send_info()
+        self.peer.set_timer(self.CONNECT_TIMER, CONNECT_RETRY_MS)
+        self.peer.set_timer(self.WATCHDOG_TIMER, self.config.tick_ms)
+
+    def stop(self) -> None:
+        self.peer.cancel_timer(self.CONNECT_TIMER)
+        self.peer.cancel_timer(self.WATCHDOG_TIMER)
+
+    def _send_info(self) -> None:
+        info = ObserverInfo if self.observer else FollowerInfo
+        self.peer.send(self.leader, info(self.peer.accepted_epoch, self.sid))
+
+    def _give_up(self, reason: str) -> None:
+        self.peer.become_looking(f"{'observer' if self.observer else 'follower'} {self.sid}: {reason}")
+
+    def on_timer(self, name: str) -> None:
+        peer = self.peer
+        if name == self.CONNECT_TIMER and self.phase == "connecting":
+            self._send_info()
+            peer.set_timer(self.CONNECT_TIMER, CONNECT_RETRY_MS)
+        elif name == self.WATCHDOG_TIMER:
+            tick = self.config.tick_ms
+            if self.phase != "serving" and peer.now - self.started_at > self.config.init_limit * tick:
+                self._give_up(f"no sync with leader {self.leader} within initLimit ({self.config.init_limit} ticks)")
+            elif self.phase == "serving" and peer.now - self.last_heard > self.config.sync_limit * tick:
+                self._give_up(f"leader {self.leader} silent for {peer.now - self.last_heard} ms (syncLimit)")
+            else:
+                peer.set_timer(self.WATCHDOG_TIMER, tick)
+
+    # ------------------------------------------------------------------ packets ----------
+    def on_packet(self, src: Any, msg: Any) -> None:
+        if src != self.leader:
+            return  # a stale leader's packet
+        self.last_heard = self.peer.now
+        kind = type(msg)
+        if kind is Ping:
+            touched = tuple(sorted(self.peer.touched))
+            self.peer.touched.clear()
+            self.peer.send(self.leader, Ping(touched))
+        elif kind is LeaderInfo:
+            self._on_leader_info(msg)
+        elif self.phase in ("syncing", "newleader_acked"):
+            self._on_sync_packet(msg)
+        elif self.phase == "serving":
+            self._on_broadcast_packet(msg)
+
+    def _on_leader_info(self, msg: LeaderInfo) -> None:
+        if self.phase != "connecting":
+            return
+        peer = self.peer
+        self.peer.cancel_timer(self.CONNECT_TIMER)
+        new_epoch = msg.new_epoch
+        if new_epoch > peer.accepted_epoch:
+            peer.persist_accepted_epoch(new_epoch)  # persisted before the ACKEPOCH leaves
+            reply = AckEpoch(peer.current_epoch, peer.last_logged_zxid)
+        elif new_epoch == peer.accepted_epoch:
+            reply = AckEpoch(-1, peer.last_logged_zxid)  # already acked this epoch
+        else:
+            self._give_up(f"leader's epoch {new_epoch} is older than my acceptedEpoch {peer.accepted_epoch}")
+            return
+        from distlab.zab.peer import ZabState
+
+        self.new_epoch = new_epoch
+        self.phase = "syncing"
+        peer.zab_state = ZabState.SYNCHRONIZATION
+        peer.send(self.leader, reply)
+
+    # ------------------------------------------------------------------ synchronisation --
+    def _on_sync_packet(self, msg: Any) -> None:
+        peer = self.peer
+        kind = type(msg)
+        if self.mode is None and kind in (Diff, Trunc, Snap):
+            if kind is Diff:
+                self.mode = "DIFF"
+            elif kind is Trunc:
+                self.mode = "TRUNC"
+                peer.truncate_log(msg.zxid)
+            else:
+                self.mode = "SNAP"
+                peer.load_snapshot(msg.zxid, msg.snapshot)
+            peer.note(f"{self.sid} syncing with {self.leader}: {self.mode} {format_zxid(msg.zxid)}")
+        elif self.mode is None and kind in (ProposalPacket, NewLeader):
+            # The plan starts with TRUNC+proposals or DIFF; anything else is ZooKeeper's
+            # "unexpected packet" (the learner exits).
+            self._give_up(f"sync began with {kind.__name__}, not DIFF, TRUNC or SNAP")
+        elif kind is ProposalPacket:
+            self._check_continuous(msg.zxid)
+            self.not_logged.append(Proposal(msg.zxid, msg.txn, msg.cxid))
+        elif kind is Commit:
+            self.committed.append(msg.zxid)
+            if self.phase == "newleader_acked":
+                return  # applied after UPTODATE
+        elif kind is Inform:
+            self.not_logged.append(Proposal(msg.zxid, msg.txn, msg.cxid))
+            self.committed.append(msg.zxid)
+        elif kind is NewLeader and self.phase == "syncing":
+            self._on_new_leader(msg)
+        elif kind is UpToDate and self.phase == "newleader_acked":
+            self._on_uptodate()
+
+    def _check_continuous(self, zxid: int) -> None:
+        """``enforceContinuousProposal`` (ZOOKEEPER-4925): no holes within an epoch."""
+        last = self.not_logged[-1].zxid if self.not_logged else self.peer.last_logged_zxid
+        if epoch_of(zxid) == epoch_of(last) and zxid != last + 1 and zxid > last:
+            self.peer.note(f"{self.sid}: proposal {format_zxid(zxid)} does not follow {format_zxid(last)}")
+
+    def _log_and_apply_committed(self) -> None:
+        """Log and apply, in zxid order, every buffered proposal whose COMMIT has arrived."""
+        peer = self.peer
+        committed = set(self.committed)
+        keep = []
+        for p in self.not_logged:
+            if p.zxid in committed and p.zxid > peer.last_logged_zxid:
+                peer.log_append(p)
+                peer.apply_committed(p)
+            elif p.zxid not in committed:
+                keep.append(p)
+        self.not_logged = keep
+        self.committed = [z for z in self.committed if z > peer.tree.last_processed_zxid]
+
+    def _on_new_leader(self, msg: NewLeader) -> None:
+        peer = self.peer
+        if msg.zxid != make_zxid(self.new_epoch, 0):
+            self._give_up(f"NEWLEADER {format_zxid(msg.zxid)} does not match epoch {self.new_epoch}")
+            return
+        # The order is the point (ZOOKEEPER-3911/4646/4643): txns durable and applied, then the
+        # epoch, then the ACK. Effects carry writes out before sends, so the ACK leaves last.
+        self._log_and_apply_committed()
+        peer.persist_current_epoch(self.new_epoch)
+        self.phase = "newleader_acked"
+        peer.send(self.leader, Ack(msg.zxid))
+
+    def _on_uptodate(self) -> None:
+        from distlab.zab.peer import ZabState
+
+        peer = self.peer
+        self.phase = "serving"
+        peer.zab_state = ZabState.BROADCAST
+        peer.send(self.leader, Ack(make_zxid(self.new_epoch, 0)))
+        peer.update_election_vote(self.new_epoch)
+        # Commits that came after NEWLEADER, then the proposals still waiting for a commit.
+        self._log_and_apply_committed()
+        for p in self.not_logged:
+            if p.zxid > peer.last_logged_zxid:
+                peer.log_append(p)
+                if not self.observer:
+                    peer.send(self.leader, Ack(p.zxid))
+        self.not_logged = []
+        peer.note(f"{self.sid} is up to date with leader {self.leader} in epoch {self.new_epoch} "
+                  f"(synced by {self.mode}); serving clients")
+
+    # ------------------------------------------------------------------ broadcast --------
+    def _on_broadcast_packet(self, msg: Any) -> None:
+        peer = self.peer
+        kind = type(msg)
+        if kind is ProposalPacket and not self.observer:
+            if msg.zxid <= peer.last_logged_zxid:
+                return  # a duplicate of something synced already
+            self._check_continuous(msg.zxid)
+            peer.log_append(Proposal(msg.zxid, msg.txn, msg.cxid))
+            peer.send(self.leader, Ack(msg.zxid))  # leaves after the log write (Effects order)
+        elif kind is Commit and not self.observer:
+            pending = peer.pending_proposals()
+            if not pending or pending[0].zxid != msg.zxid:
+                head = format_zxid(pending[0].zxid) if pending else "none"
+                self._give_up(f"COMMIT {format_zxid(msg.zxid)} but the next pending txn is {head}")
+                return
+            peer.apply_committed(pending[0])
+        elif kind is Inform and self.observer:
+            if msg.zxid <= peer.last_logged_zxid:
+                return
+            p = Proposal(msg.zxid, msg.txn, msg.cxid)
+            peer.log_append(p)
+            peer.apply_committed(p)
+        elif kind is SyncReply:
+            session, xid = msg.request
+            peer.answer_sync(session, xid)
+
+    # ------------------------------------------------------------------ client requests --
+    def submit(self, session: int, xid: int, request: Any) -> None:
+        """Writes go to the leader (``FollowerRequestProcessor``)."""
+        self.peer.send(self.leader, Request(self.sid, (session, xid, request)))
+
+    def sync(self, session: int, xid: int, op: Any) -> None:
+        self.peer.send(self.leader, Request(self.sid, (session, xid, op)))
+
+    def touch(self, session: int) -> None:
+        pass  # reported to the leader in the next PING reply (peer.touched)
+
+    def on_applied(self, proposal: Proposal, result: Any) -> None:
+        pass
