@@ -25,7 +25,7 @@ from distlab.zab.client import ApiCall, ClientState, ZooKeeperClient
 from distlab.zab.clientproto import ClientReply, CloseSession, Exists, GetChildren, GetData, SyncRequest
 from distlab.zab.config import EnsembleConfig, Impl
 from distlab.zab.messages import ServerState
-from distlab.zab.peer import QuorumPeer
+from distlab.zab.peer import QuorumPeer, history_of
 from distlab.zk.errors import OperationTimeoutError, error_for_code
 from distlab.zk.ops import (
     CreateRequest,
@@ -101,6 +101,12 @@ class Ensemble:
         self.wait_for(lambda e: e.leader() is not None and set(e.serving()) == {
             sid for sid in e.servers if e.world.is_up(sid)}, max_ms, "a settled ensemble with a leader")
         return self.leader()
+
+    def record_final_state(self) -> None:
+        """Note each up server's logged history and tree digest, for ``check_durability``."""
+        for sid in self.servers:
+            if self.world.is_up(sid):
+                self.world.note(f"final state of {sid}", zab="final", **history_of(self.peer(sid)))
 
     # ------------------------------------------------------------------ faults -------------
     def crash(self, sid: int) -> None:

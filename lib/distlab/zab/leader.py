@@ -42,6 +42,7 @@ from distlab.zab.messages import (
     UpToDate,
 )
 from distlab.zab.sync import LeaderHistory, SyncMode, SyncPlan, describe_plan
+from distlab.zab.peer import txn_fingerprint
 from distlab.zab.zxid import MAX_COUNTER, counter_of, format_zxid, make_zxid
 from distlab.zk.errors import Code, KeeperError
 from distlab.zk.ops import CloseSessionRequest, CreateSessionTxn, CloseSessionTxn, ErrorTxn, prepare, OutstandingChanges
@@ -290,7 +291,8 @@ class Leader:
         for session, timeout in sorted(peer.tree.sessions.items()):
             self.tracker.track(session, timeout, peer.now)
         peer.note(f"leader {self.sid}: {sorted(self.newleader_acks)} acked NEWLEADER; "
-                  f"serving epoch {self.epoch}")
+                  f"serving epoch {self.epoch}", zab="established", epoch=self.epoch,
+                  quorum=sorted(self.newleader_acks))
         for sid in sorted(self.learners):
             if self.learners[sid].phase == "newleader_acked":
                 self._send_uptodate(self.learners[sid])
@@ -414,6 +416,8 @@ class Leader:
             del self.outstanding[zxid]
             self.last_committed = zxid
             p = entry.proposal
+            peer.note(f"leader {self.sid} commits {format_zxid(zxid)} (acks {sorted(entry.acks)})",
+                      zab="committed", zxid=zxid, txn=txn_fingerprint(p.txn))
             for sid in sorted(self.learners):
                 handler = self.learners[sid]
                 if handler.forwarding:

@@ -161,8 +161,11 @@ class Learner:
             # "unexpected packet" (the learner exits).
             self._give_up(f"sync began with {kind.__name__}, not DIFF, TRUNC or SNAP")
         elif kind is ProposalPacket:
-            self._check_continuous(msg.zxid)
-            self.not_logged.append(Proposal(msg.zxid, msg.txn, msg.cxid))
+            last = self.not_logged[-1].zxid if self.not_logged else self.peer.last_logged_zxid
+            if msg.zxid <= last:
+                return  # a duplicate
+            if self._continuous(msg.zxid):
+                self.not_logged.append(Proposal(msg.zxid, msg.txn, msg.cxid))
         elif kind is Commit:
             self.committed.append(msg.zxid)
             if self.phase == "newleader_acked":
@@ -175,11 +178,18 @@ class Learner:
         elif kind is UpToDate and self.phase == "newleader_acked":
             self._on_uptodate()
 
-    def _check_continuous(self, zxid: int) -> None:
-        """``enforceContinuousProposal`` (ZOOKEEPER-4925): no holes within an epoch."""
+    def _continuous(self, zxid: int) -> bool:
+        """``enforceContinuousProposal`` (ZOOKEEPER-4925): no hole within an epoch.
+
+        Over TCP a hole cannot happen; on a lossy simulated link it can, and logging past it
+        could later make this server a leader that lacks a committed txn. So, like ZooKeeper's
+        learner, refuse it: drop out and resync. Returns False after giving up.
+        """
         last = self.not_logged[-1].zxid if self.not_logged else self.peer.last_logged_zxid
-        if epoch_of(zxid) == epoch_of(last) and zxid != last + 1 and zxid > last:
-            self.peer.note(f"{self.sid}: proposal {format_zxid(zxid)} does not follow {format_zxid(last)}")
+        if epoch_of(zxid) == epoch_of(last) and zxid != last + 1:
+            self._give_up(f"proposal {format_zxid(zxid)} does not follow {format_zxid(last)} (a hole)")
+            return False
+        return True
 
     def _log_and_apply_committed(self) -> None:
         """Log and apply, in zxid order, every buffered proposal whose COMMIT has arrived."""
@@ -233,10 +243,13 @@ class Learner:
         if kind is ProposalPacket and not self.observer:
             if msg.zxid <= peer.last_logged_zxid:
                 return  # a duplicate of something synced already
-            self._check_continuous(msg.zxid)
+            if not self._continuous(msg.zxid):
+                return
             peer.log_append(Proposal(msg.zxid, msg.txn, msg.cxid))
             peer.send(self.leader, Ack(msg.zxid))  # leaves after the log write (Effects order)
         elif kind is Commit and not self.observer:
+            if msg.zxid <= peer.tree.last_processed_zxid:
+                return  # a duplicate
             pending = peer.pending_proposals()
             if not pending or pending[0].zxid != msg.zxid:
                 head = format_zxid(pending[0].zxid) if pending else "none"

@@ -28,6 +28,7 @@ those three (``ZKDatabase.loadDataBase``).
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections import deque
 from dataclasses import replace
 from typing import Any
@@ -68,7 +69,8 @@ from distlab.zk.sessions import initialize_next_session_id
 from distlab.zk.tree import DataTree
 from distlab.zk.watches import EventType, WatchedEvent
 
-__all__ = ["QuorumPeer", "ZabState", "ALLOWED_TRANSITIONS", "ProtocolViolation", "CONNECT_XID"]
+__all__ = ["QuorumPeer", "ZabState", "ALLOWED_TRANSITIONS", "ProtocolViolation", "CONNECT_XID",
+           "txn_fingerprint", "history_of"]
 
 LOOKING, FOLLOWING, LEADING, OBSERVING = (ServerState.LOOKING, ServerState.FOLLOWING,
                                           ServerState.LEADING, ServerState.OBSERVING)
@@ -237,7 +239,8 @@ class QuorumPeer:
         self.fx.truncate("log", keep)
         self._reload()
         self.note(f"{self.sid} truncated its log to {format_zxid(zxid)}, dropping "
-                  f"{[format_zxid(p.zxid) for p in dropped]}")
+                  f"{[format_zxid(p.zxid) for p in dropped]}", zab="reloaded",
+                  last_processed=self.tree.last_processed_zxid)
 
     def load_snapshot(self, zxid: int, snapshot: bytes) -> None:
         """A SNAP from the leader replaces the whole database (the old log is gone)."""
@@ -246,6 +249,8 @@ class QuorumPeer:
         self.log = []
         self.snapshot = (zxid, snapshot)
         self._reload()
+        self.note(f"{self.sid} loaded the leader's snapshot at {format_zxid(zxid)}", zab="reloaded",
+                  last_processed=self.tree.last_processed_zxid)
 
     def _reload(self) -> None:
         """Rebuild the tree from the last snapshot and the log, as a restart would."""
@@ -277,6 +282,9 @@ class QuorumPeer:
         if replay:
             return
         txn = proposal.txn
+        # Structured facts for the checkers (distlab.check.zab) ride on trace notes.
+        self.note(f"{self.sid} applied {format_zxid(proposal.zxid)}", zab="applied",
+                  zxid=proposal.zxid, txn=txn_fingerprint(txn))
         for event in applied.events:
             client = self.connections.get(event.watcher)
             if client is not None:
@@ -342,7 +350,8 @@ class QuorumPeer:
         self._fast_forward()
         self._set_state(LOOKING)
         self.zab_state = ZabState.ELECTION
-        self.note(f"{self.sid} became LOOKING: {reason}")
+        self.note(f"{self.sid} became LOOKING: {reason}", zab="looking",
+                  last_processed=self.tree.last_processed_zxid)
         self._run_election(self.election.start(self.last_logged_zxid, self.current_epoch))
 
     def _become_leading(self, vote: Vote) -> None:
@@ -596,3 +605,19 @@ class QuorumPeer:
 
 
 _CLIENT_MESSAGES = frozenset({Connect, ClientRequest, ClientPing, SetWatches})
+
+
+def txn_fingerprint(txn: Any) -> str:
+    """A short, process-independent hash of a txn, so checkers can tell two txns apart."""
+    return hashlib.sha256(repr(txn).encode()).hexdigest()[:12]
+
+
+def history_of(peer: QuorumPeer) -> dict[str, Any]:
+    """What a server holds, for end-of-run checks: its logged (zxid, txn) pairs and digest."""
+    return {
+        "server": peer.sid,
+        "snapshot_zxid": peer.snapshot_zxid,
+        "history": [[p.zxid, txn_fingerprint(p.txn)] for p in peer.log],
+        "last_processed": peer.tree.last_processed_zxid,
+        "digest": peer.tree.digest(),
+    }

@@ -236,8 +236,8 @@ class SyncPlan:
             previous = proposal.zxid
 
     def proposals(self) -> tuple[Proposal, ...]:
-        """The txns this plan carries, in order."""
-        return tuple(Proposal(p.zxid, p.txn) for p in self.packets if isinstance(p, ProposalPacket))
+        """The txns this plan carries, in order (with the client's ``cxid``)."""
+        return tuple(Proposal(p.zxid, p.txn, p.cxid) for p in self.packets if isinstance(p, ProposalPacket))
 
 
 class ChooseSyncMode(Protocol):
@@ -287,10 +287,12 @@ class _LearnerQueue:
                     self._queue_op(Trunc(prev), "trunc")
             if zxid <= queued:  # a duplicate, or the learner's own zxid
                 continue
-            self.packets.append(ProposalPacket(zxid, proposal.txn))
+            self.packets.append(ProposalPacket(zxid, proposal.txn, proposal.cxid))
             self.packets.append(Commit(zxid))
             queued = zxid
         if self.need_op and new_epoch_peer:  # nothing newer than the learner's epoch: empty DIFF
+            # (Kept for fidelity. Since the txn-log gap check of ZOOKEEPER-2418 it changes no
+            # plan: a walk that ends here returns the peer's zxid, below minCommittedLog.)
             self._queue_op(Diff(last_committed), "new-epoch")
         return queued
 
@@ -325,17 +327,17 @@ def choose_sync_mode(peer_last_zxid: int, history: LeaderHistory) -> SyncPlan:
     (see the module docstring for the cases). Examples from ``LearnerHandlerTest`` (plain
     numbers are epoch-0 zxids; ``P5 C5`` is a PROPOSAL/COMMIT pair):
 
-    =====  ==========  ====  ===================  =====================  ====  ==========
-    peer   committed   last  txn log              packets                fwd   mode
-    =====  ==========  ====  ===================  =====================  ====  ==========
-    3      []          1                          TRUNC 1                1     TRUNC
-    1      []          1                          DIFF 1                 1     DIFF
-    4      [2,3,5]     6                          TRUNC 3, P5 C5         5     TRUNC+DIFF
-    2      [2,3,5]     6                          DIFF 5, P3 C3, P5 C5   5     DIFF
-    3      [6,7,8]     9     [2,3,5,6,7,8,9]      DIFF 8, P5 C5 .. P8 C8 8     DIFF
-    1      [2,3,5]     6     (sync disabled)      (none)                 6     SNAP
-    3      [7,8]       8     [2,3,4]              (none: gap 4..7)       8     SNAP
-    =====  ==========  ====  ===================  =====================  ====  ==========
+    =====  =========  ====  =================  =========================  ====  ==========
+    peer   committed  last  txn log            packets                    fwd   mode
+    =====  =========  ====  =================  =========================  ====  ==========
+    3      []         1                        TRUNC 1                    1     TRUNC
+    1      []         1                        DIFF 1                     1     DIFF
+    4      [2,3,5]    6                        TRUNC 3, P5 C5             5     TRUNC+DIFF
+    2      [2,3,5]    6                        DIFF 5, P3 C3, P5 C5       5     DIFF
+    3      [6,7,8]    9     [2,3,5,6,7,8,9]    DIFF 8, P5 C5 .. P8 C8     8     DIFF
+    1      [2,3,5]    6     (sync disabled)    (none)                     6     SNAP
+    3      [7,8]      8     [2,3,4]            (none: gap from 4 to 7)    8     SNAP
+    =====  =========  ====  =================  =========================  ====  ==========
 
     Raises:
         UsageError: ``peer_last_zxid`` is not a zxid, or ``history`` is not a LeaderHistory.
@@ -388,7 +390,7 @@ def choose_sync_mode(peer_last_zxid: int, history: LeaderHistory) -> SyncPlan:
                     why_snap = (f"the txn log reaches only {_fmt(current)} but the committed log starts "
                                 f"at {lo}: a gap")
                 current = peer
-                queue.packets.clear()
+                queue.packets.clear()  # as ZooKeeper does; a SNAP plan carries no packets anyway
                 queue.need_op = True
             else:
                 current = queue.queue_committed(committed, current, None, max_committed)
