@@ -2,6 +2,9 @@
 
     distlab bench sim      simulator events/s against a bare heapq loop (JSON last line)
     distlab bench tree     ZooKeeper data tree operations per second (JSON last line)
+    distlab bench zab      elections and commits per wall second; 300 fuzz schedules timed
+    distlab bench locks    lock acquire+release cycles per second, ours beside the peer libraries
+    distlab fuzz zab       random fault schedules with client load, every property checked
 """
 
 from __future__ import annotations
@@ -16,6 +19,12 @@ from distlab import __version__
 BENCHMARKS = {
     "sim": ("distlab.bench.sim", "simulator events/s against a bare heapq event loop"),
     "tree": ("distlab.bench.tree", "znode create/get/set/delete operations per second"),
+    "zab": ("distlab.bench.zab", "elections and commits per wall second, fuzz schedules timed"),
+    "locks": ("distlab.bench.locks", "lock cycles per second, ours and the peer libraries"),
+}
+# Each fuzz target is a module with main(argv) -> exit code.
+FUZZERS = {
+    "zab": ("distlab.testing.fuzz_cli", "random fault schedules on a simulated ensemble"),
 }
 
 
@@ -37,13 +46,24 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("name", choices=sorted(BENCHMARKS), help="; ".join(
         f"{name}: {text}" for name, (_, text) in sorted(BENCHMARKS.items())))
     bench.add_argument("options", nargs=argparse.REMAINDER, help="passed to the benchmark")
+
+    fuzz = commands.add_parser(
+        "fuzz",
+        help="run random fault schedules and check every property; last line one JSON object",
+        description="Fuzz a protocol. Options after the name go to the fuzzer "
+        "(e.g. `distlab fuzz zab --help`).",
+    )
+    fuzz.add_argument("name", choices=sorted(FUZZERS), help="; ".join(
+        f"{name}: {text}" for name, (_, text) in sorted(FUZZERS.items())))
+    fuzz.add_argument("options", nargs=argparse.REMAINDER, help="passed to the fuzzer")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "bench":
-        module = importlib.import_module(BENCHMARKS[args.name][0])
+    if args.command in ("bench", "fuzz"):
+        table = BENCHMARKS if args.command == "bench" else FUZZERS
+        module = importlib.import_module(table[args.name][0])
         return module.main(args.options)
     return 2  # unreachable: argparse requires a command
 

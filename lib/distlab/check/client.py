@@ -24,11 +24,44 @@ __all__ = ["check_fifo_order", "check_single_system_image", "check_clients"]
 _ZXID_CARRIERS = ("ClientReply", "PingReply", "ConnectResponse")
 
 
-def _deliveries_to_clients(trace: Iterable[Any]):
-    """(seq, record, message type name) for every message a server delivered to a client."""
+def _accepted_by_clients(trace: Iterable[Any]):
+    """(seq, record, type name) of each message a client accepted from its current connection.
+
+    A client ignores what arrives on a connection it gave up: an answer to an older connection
+    attempt, anything from a server it left, a reply to a request sent on an earlier
+    connection, and copies the network duplicated. The checks judge only what it accepted,
+    reconstructed from the trace: the ``Connect`` attempts it sent, the ``ConnectResponse``
+    that matched its latest attempt, and the connection each ``ClientRequest`` went out on.
+    """
+    last_attempt: dict[str, int] = {}
+    connection: dict[str, tuple[Any, int]] = {}  # client -> (server, attempt) it is attached to
+    sent_on: dict[tuple[str, int], tuple[Any, int] | None] = {}  # (client, xid) -> connection
+    delivered: set[int] = set()
     for seq, record in enumerate(trace):
-        if record.kind == "deliver" and isinstance(record.dst, str):
-            yield seq, record, type(record.msg).__name__
+        if record.kind == "send" and isinstance(record.src, str):
+            name = type(record.msg).__name__
+            if name == "Connect":
+                last_attempt[record.src] = record.msg.attempt
+            elif name == "ClientRequest":
+                sent_on[(record.src, record.msg.xid)] = connection.get(record.src)
+            continue
+        if record.kind != "deliver" or not isinstance(record.dst, str) or record.msg_id in delivered:
+            continue
+        delivered.add(record.msg_id)
+        client, msg, name = record.dst, record.msg, type(record.msg).__name__
+        if name == "ConnectResponse":
+            if msg.attempt != last_attempt.get(client):
+                continue
+            connection[client] = (record.src, msg.attempt)
+        elif name in ("ClientReply", "PingReply", "WatchNotification"):
+            current = connection.get(client)
+            if current is None or current[0] != record.src:
+                continue
+            if name == "ClientReply" and sent_on.get((client, msg.xid)) != current:
+                continue
+        else:
+            continue
+        yield seq, record, name
 
 
 def check_fifo_order(trace: Iterable[Any]) -> list[Violation]:
@@ -36,7 +69,7 @@ def check_fifo_order(trace: Iterable[Any]) -> list[Violation]:
     last_xid: dict[str, int] = {}
     last_write_zxid: dict[str, int] = {}
     found = []
-    for seq, record, name in _deliveries_to_clients(trace):
+    for seq, record, name in _accepted_by_clients(trace):
         if name != "ClientReply":
             continue
         client, reply = record.dst, record.msg
@@ -56,16 +89,11 @@ def check_fifo_order(trace: Iterable[Any]) -> list[Violation]:
 def check_single_system_image(trace: Iterable[Any]) -> list[Violation]:
     """No client ever receives a zxid older than one it already saw (across reconnects too)."""
     seen: dict[str, tuple[int, Any]] = {}
-    attached: dict[str, Any] = {}  # the server a client last connected to: it ignores the others
     found = []
-    for seq, record, name in _deliveries_to_clients(trace):
+    for seq, record, name in _accepted_by_clients(trace):
         if name not in _ZXID_CARRIERS:
             continue
         client, zxid = record.dst, record.msg.zxid
-        if name == "ConnectResponse":
-            attached[client] = record.src
-        elif attached.get(client) != record.src:
-            continue
         if name == "ClientReply" and record.msg.code == -4:
             continue  # a ConnectionLoss answer carries no view of the data
         best, server = seen.get(client, (0, None))

@@ -96,10 +96,29 @@ class Ensemble:
             raise TimeoutError(f"{what} did not happen within {max_ms} ms (t={self.world.now} ms); "
                                f"states {self.states()}")
 
+    def settled(self) -> bool:
+        """A leader serves, and every other server that is up is its up-to-date learner.
+
+        "Serving" alone is not enough: a follower cut off from a crashed leader keeps serving
+        (stale) reads until ``syncLimit`` runs out, as in ZooKeeper.
+        """
+        leader = self.leader()
+        if leader is None:
+            return False
+        handlers = self.peer(leader).role.learners
+        for sid in self.servers:
+            if sid == leader or not self.world.is_up(sid):
+                continue
+            peer = self.peer(sid)
+            handler = handlers.get(sid)
+            if not peer.serving or getattr(peer.role, "leader", None) != leader or handler is None or handler.phase != "uptodate" \
+                    or handler.registration != peer.role.started_at:
+                return False
+        return True
+
     def wait_for_leader(self, max_ms: int = 60_000) -> int:
-        """Run until a leader serves and every server that is up serves too; return the leader."""
-        self.wait_for(lambda e: e.leader() is not None and set(e.serving()) == {
-            sid for sid in e.servers if e.world.is_up(sid)}, max_ms, "a settled ensemble with a leader")
+        """Run until :meth:`settled` (a leader and all its up learners in sync); return the leader."""
+        self.wait_for(Ensemble.settled, max_ms, "a settled ensemble with a leader")
         return self.leader()
 
     def record_final_state(self) -> None:

@@ -88,8 +88,10 @@ class ZooKeeperClient:
         self.last_zxid_seen = 0
         self.last_heard = 0
         self.next_server = 0
+        self.attempt = 0  # connection attempts so far; answers to older ones are ignored
         self.outbox: list[ApiCall] = []  # calls waiting for a connection
         self.in_flight: dict[int, Any] = {}  # xid -> op, sent to self.server
+        self.sent_at: dict[int, int] = {}  # xid -> when it was sent
         self.results: dict[int, ClientReply] = {}
         self.events: list[Any] = []  # WatchedEvents and ("state", ClientState) changes
         self.data_watches: set[str] = set()
@@ -119,8 +121,10 @@ class ZooKeeperClient:
     def _connect(self) -> None:
         self.server = self.servers[self.next_server % len(self.servers)]
         self.next_server += 1
+        self.attempt += 1
         self._set_state(ClientState.CONNECTING)
-        self.fx.send(self.server, Connect(self.session_id, self.requested_timeout, self.last_zxid_seen))
+        self.fx.send(self.server, Connect(self.session_id, self.requested_timeout, self.last_zxid_seen,
+                                          self.attempt))
         # connectTimeout = sessionTimeout / number of servers (ClientCnxn)
         self.fx.set_timer(self.CONNECT_TIMER, max(1, self.requested_timeout // len(self.servers)))
 
@@ -131,6 +135,7 @@ class ZooKeeperClient:
             self.results[xid] = ClientReply(xid, self.last_zxid_seen, None, Code.CONNECTIONLOSS,
                                             "ConnectionLoss: the outcome of this request is unknown")
         self.in_flight.clear()
+        self.sent_at.clear()
         self.fx.cancel_timer(self.PING_TIMER)
         self._set_state(ClientState.CONNECTING)
         # Back off a little before the next server, so a ring of refusals is not a busy loop.
@@ -162,8 +167,15 @@ class ZooKeeperClient:
         elif name == self.RETRY_TIMER and self.state is ClientState.CONNECTING:
             self._connect()
         elif name == self.PING_TIMER and self.state is ClientState.CONNECTED:
-            if self.now - self.last_heard > self.timeout_ms * 2 // 3:
+            read_timeout = self.timeout_ms * 2 // 3  # ClientCnxn's readTimeout
+            if self.now - self.last_heard > read_timeout:
                 self._disconnect(f"no answer for {self.now - self.last_heard} ms")
+                return
+            oldest = min((self.sent_at[xid] for xid in self.in_flight), default=self.now)
+            if self.now - oldest > read_timeout:
+                # Over TCP an answer is never lost on a live connection; if one is this late,
+                # treat the connection as broken, as a socket timeout would.
+                self._disconnect(f"request unanswered for {self.now - oldest} ms")
                 return
             self.fx.send(self.server, ClientPing(self.session_id))
             self.fx.set_timer(self.PING_TIMER, max(1, self.timeout_ms // 3))
@@ -177,6 +189,9 @@ class ZooKeeperClient:
         if src != self.server:
             return  # an answer from a server we already left
         self.last_heard = self.now
+        if kind in (ConnectResponse, ConnectRefused) and (
+                msg.attempt != self.attempt or self.state is not ClientState.CONNECTING):
+            return  # the answer to a connection attempt we already gave up
         if kind is ConnectResponse:
             self._on_connected(msg)
         elif kind is ConnectRefused:
@@ -233,10 +248,14 @@ class ZooKeeperClient:
 
     def _send_call(self, call: ApiCall) -> None:
         self.in_flight[call.xid] = call.op
+        self.sent_at[call.xid] = self.now
         self.fx.send(self.server, ClientRequest(self.session_id, call.xid, call.op))
 
     def _on_reply(self, reply: ClientReply) -> None:
-        op = self.in_flight.pop(reply.xid, None)
+        if reply.xid not in self.in_flight:
+            return  # a late answer on a connection we gave up: that call already ended
+        op = self.in_flight.pop(reply.xid)
+        self.sent_at.pop(reply.xid, None)
         self.results[reply.xid] = reply
         self.last_zxid_seen = max(self.last_zxid_seen, reply.zxid)
         if op is not None and getattr(op, "watch", False):

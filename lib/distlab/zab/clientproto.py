@@ -46,6 +46,7 @@ class Connect:
     session_id: int | None
     timeout_ms: int
     last_zxid_seen: int
+    attempt: int = 0  # numbers the client's connection attempts (a TCP connection's identity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,7 @@ class ConnectResponse:
     session_id: int
     timeout_ms: int
     zxid: int
+    attempt: int = 0  # echoes Connect.attempt: answers to abandoned attempts are ignored
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,7 @@ class ConnectRefused:
 
     reason: str
     expired: bool = False
+    attempt: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,7 @@ class LearnerHandler:
     current_epoch: int | None = None
     forwarding: bool = False  # receives PROPOSAL/COMMIT or INFORM
     plan: SyncPlan | None = None
+    registration: int = 0
 
 
 @dataclass
@@ -160,12 +161,15 @@ class Leader:
             self.peer.note(f"leader {self.sid}: refused {type(msg).__name__} from {src} (wrong learner type)")
             return
         handler = self.learners.get(src)
-        if handler is not None and handler.phase != "info":
+        if handler is not None and handler.registration == msg.registration:
             # A retried FOLLOWERINFO: resend LEADERINFO if it may have been lost.
             if handler.phase == "epoch_sent":
                 self.peer.send(src, LeaderInfo(self.epoch))
             return
-        self.learners[src] = LearnerHandler(src, observer, msg.accepted_epoch, self.peer.now)
+        if handler is not None:
+            self.peer.note(f"leader {self.sid}: {src} registered anew; its old handler is dropped")
+        self.learners[src] = LearnerHandler(src, observer, msg.accepted_epoch, self.peer.now,
+                                            registration=msg.registration)
         # getEpochToPropose: every learner's acceptedEpoch pushes the new epoch up.
         self.max_accepted_epoch = max(self.max_accepted_epoch, msg.accepted_epoch)
         if not observer:

@@ -85,7 +85,9 @@ class Learner:
 
     def _send_info(self) -> None:
         info = ObserverInfo if self.observer else FollowerInfo
-        self.peer.send(self.leader, info(self.peer.accepted_epoch, self.sid))
+        # The role's start time names this registration (a TCP connection, in ZooKeeper): a
+        # retry repeats it, a learner that restarted or re-registered sends a new one.
+        self.peer.send(self.leader, info(self.peer.accepted_epoch, self.sid, self.started_at))
 
     def _give_up(self, reason: str) -> None:
         self.peer.become_looking(f"{'observer' if self.observer else 'follower'} {self.sid}: {reason}")
@@ -167,9 +169,15 @@ class Learner:
             if self._continuous(msg.zxid):
                 self.not_logged.append(Proposal(msg.zxid, msg.txn, msg.cxid))
         elif kind is Commit:
+            # Commits come in proposal order; a gap means a lost packet (impossible over TCP).
+            waiting = [p.zxid for p in self.not_logged if p.zxid not in self.committed]
+            if msg.zxid in self.committed or msg.zxid <= self.peer.tree.last_processed_zxid:
+                return  # a duplicate
+            if not waiting or waiting[0] != msg.zxid:
+                self._give_up(f"COMMIT {format_zxid(msg.zxid)} during sync, but the next uncommitted "
+                              f"proposal is {format_zxid(waiting[0]) if waiting else 'none'}")
+                return
             self.committed.append(msg.zxid)
-            if self.phase == "newleader_acked":
-                return  # applied after UPTODATE
         elif kind is Inform:
             self.not_logged.append(Proposal(msg.zxid, msg.txn, msg.cxid))
             self.committed.append(msg.zxid)
@@ -195,14 +203,15 @@ class Learner:
         """Log and apply, in zxid order, every buffered proposal whose COMMIT has arrived."""
         peer = self.peer
         committed = set(self.committed)
-        keep = []
+        applied = 0
         for p in self.not_logged:
-            if p.zxid in committed and p.zxid > peer.last_logged_zxid:
+            if p.zxid not in committed:
+                break  # in order only: nothing after an uncommitted proposal is applied
+            if p.zxid > peer.last_logged_zxid:
                 peer.log_append(p)
                 peer.apply_committed(p)
-            elif p.zxid not in committed:
-                keep.append(p)
-        self.not_logged = keep
+            applied += 1
+        self.not_logged = self.not_logged[applied:]
         self.committed = [z for z in self.committed if z > peer.tree.last_processed_zxid]
 
     def _on_new_leader(self, msg: NewLeader) -> None:

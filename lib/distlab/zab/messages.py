@@ -134,6 +134,7 @@ class FollowerInfo:
     CODE: ClassVar[int] = 11
     accepted_epoch: int
     sid: int
+    registration: int = 0  # tells a retry of this registration from a new one (a new connection)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +144,7 @@ class ObserverInfo:
     CODE: ClassVar[int] = 16
     accepted_epoch: int
     sid: int
+    registration: int = 0
 
 
 @dataclass(frozen=True, slots=True)

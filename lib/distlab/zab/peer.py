@@ -140,6 +140,7 @@ class QuorumPeer:
         # Clients connected to this server (volatile: connections die with the process).
         self.connections: dict[int, Any] = {}  # session id -> client node
         self.pending: dict[tuple[int, int], Any] = {}  # (session, cxid) -> client awaiting a reply
+        self.connect_attempts: dict[int, int] = {}  # new session -> the Connect.attempt to answer
         self.touched: set[int] = set()  # sessions touched since the last PING to the leader
         self.next_session_id = 0
 
@@ -307,7 +308,8 @@ class QuorumPeer:
         zxid = proposal.zxid
         if isinstance(txn, CreateSessionTxn) and proposal.cxid == CONNECT_XID:
             self.connections[txn.session_id] = client
-            self.send(client, ConnectResponse(txn.session_id, txn.timeout, zxid))
+            attempt = self.connect_attempts.pop(txn.session_id, 0)
+            self.send(client, ConnectResponse(txn.session_id, txn.timeout, zxid, attempt))
             return
         if isinstance(result, ErrorResult):
             self.send(client, ClientReply(proposal.cxid, zxid, None, result.err, error_for_code(result.err).code_name))
@@ -438,7 +440,8 @@ class QuorumPeer:
         """Leaving service closes every client connection; in-flight requests end unknown."""
         for (session, cxid), client in sorted(self.pending.items(), key=lambda kv: kv[0]):
             if cxid == CONNECT_XID:
-                self.send(client, ConnectRefused(f"server {self.sid} stopped serving"))
+                self.send(client, ConnectRefused(f"server {self.sid} stopped serving",
+                                                 attempt=self.connect_attempts.get(session, 0)))
             else:
                 self.send(client, ClientReply(cxid, self.tree.last_processed_zxid, None,
                                               Code.CONNECTIONLOSS, "ConnectionLoss: outcome unknown"))
@@ -449,6 +452,7 @@ class QuorumPeer:
             if client not in notified:
                 self.send(client, ConnectionClosed(f"server {self.sid} stopped serving"))
         self.pending.clear()
+        self.connect_attempts.clear()
         self.connections.clear()
         self.touched.clear()
 
@@ -479,32 +483,35 @@ class QuorumPeer:
 
     def _on_connect(self, src: Any, msg: Connect) -> None:
         if not self.serving:
-            self.send(src, ConnectRefused(f"server {self.sid} is not serving ({self.state.name})"))
+            self.send(src, ConnectRefused(f"server {self.sid} is not serving ({self.state.name})",
+                                          attempt=msg.attempt))
             return
         mine = self.tree.last_processed_zxid
         if msg.last_zxid_seen > mine:
             # Single system image: never show a client an older state than it has seen.
             self.send(src, ConnectRefused(
                 f"server {self.sid} is at {format_zxid(mine)}, behind the client's "
-                f"{format_zxid(msg.last_zxid_seen)}: try another server"))
+                f"{format_zxid(msg.last_zxid_seen)}: try another server", attempt=msg.attempt))
             return
         if msg.session_id is None:
             session = self.next_session_id
             self.next_session_id += 1
             timeout = self._negotiate_timeout(msg.timeout_ms)
             self.pending[(session, CONNECT_XID)] = src
+            self.connect_attempts[session] = msg.attempt
             self.role.submit(session, CONNECT_XID, CreateSessionRequest(timeout=timeout))
             return
         timeout = self.tree.sessions.get(msg.session_id)
         if timeout is None:
-            self.send(src, ConnectRefused(f"session 0x{msg.session_id:x} has expired", expired=True))
+            self.send(src, ConnectRefused(f"session 0x{msg.session_id:x} has expired", expired=True,
+                                          attempt=msg.attempt))
             return
         old = self.connections.get(msg.session_id)
         if old is not None and old != src:
             self.tree.remove_watcher(msg.session_id)
         self.connections[msg.session_id] = src
         self._touch(msg.session_id)
-        self.send(src, ConnectResponse(msg.session_id, timeout, mine))
+        self.send(src, ConnectResponse(msg.session_id, timeout, mine, msg.attempt))
 
     def _negotiate_timeout(self, requested: int) -> int:
         tick = self.config.tick_ms
@@ -548,14 +555,6 @@ class QuorumPeer:
         client = self.pending.pop((session, xid), None)
         if client is not None:
             self.send(client, ClientReply(xid, self.tree.last_processed_zxid, "synced"))
-
-    def fail_request(self, session: int, xid: int, code: Code, why: str) -> None:
-        client = self.pending.pop((session, xid), None)
-        if client is not None:
-            if xid == CONNECT_XID:
-                self.send(client, ConnectRefused(why))
-            else:
-                self.send(client, ClientReply(xid, self.tree.last_processed_zxid, None, code, why))
 
     def _set_watches(self, src: Any, msg: SetWatches) -> None:
         """``DataTree.setWatches``: re-arm watches; fire at once what changed since ``relative_zxid``."""

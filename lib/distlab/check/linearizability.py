@@ -1,0 +1,673 @@
+"""A compact linearizability checker.
+
+A *history* is a list of :class:`Operation` records: who called what, on which key, with
+which argument, what came back, and when (virtual milliseconds) the call was made and the
+answer arrived. The history is *linearizable* if every operation can be given a single
+instant between its invocation and its response such that, taken in the order of those
+instants, the operations form a legal sequential run of a :class:`Model` (for example a
+key-value register). :func:`check_linearizable` decides that question.
+
+The algorithm
+=============
+
+This is the Wing & Gong backtracking search with Lowe's memoization, laid out the way
+porcupine (github.com/anishathalye/porcupine) does it:
+
+1. **Partition by key** (P-compositionality, Herlihy & Wing): a history of a register
+   store is linearizable iff the sub-history of every key is. Each key is checked on its
+   own, in sorted key order, so the result is deterministic.
+2. Each operation becomes a *call* event at ``invoke`` and a *return* event at
+   ``respond``, all sorted by time into a doubly linked list.
+3. Walk the list from the head. At a call event, try to linearize that operation now:
+   ask the model whether it is legal in the current state. If so, remember
+   ``(operation, old state)`` on a stack, lift the call and its return out of the list and
+   restart from the head. An operation may be linearized only while no return event of a
+   not-yet-linearized operation lies before its call in the list, which is exactly the
+   real-time order. Reaching a return event means the operation that returns there should
+   have been linearized already: undo the top of the stack (put its events back) and try
+   the next call after it.
+4. **Memoization** (Lowe): a configuration is fully described by the *set* of linearized
+   operations (a bitset, here a Python int) and the model state. Before pushing, the
+   pair is looked up in a cache; a pair seen before is never explored again, whatever the
+   order that led to it. This turns the factorial search into one bounded by the number
+   of distinct (set, state) pairs, which for real histories is small.
+
+Rules this module follows (and that the tests pin down)
+=======================================================
+
+* **Real-time order.** ``a`` precedes ``b`` iff ``a.respond < b.invoke``. An answer and a
+  call at the *same* virtual millisecond count as overlapping (porcupine sorts call events
+  before return events at equal timestamps). This is the conservative choice: a violation
+  is never reported because of how two events inside one millisecond were ordered. The
+  same holds for two operations of one client that touch at one millisecond.
+* **Pending operations.** An operation is *pending* if ``respond is None`` (no answer ever
+  came) or ``output is PENDING`` (an answer came but says nothing about the outcome, e.g.
+  ConnectionLoss or a client-side timeout). A pending operation may take effect at any
+  moment after its ``invoke`` -- even after the client gave up -- or never. Its output is
+  unconstrained: the model is stepped with ``output=PENDING`` and must accept it in any
+  state in which the operation could have been applied (see :class:`RegisterModel`).
+  Witness orders contain the pending operations that were taken to have happened; pending
+  operations that are absent from a witness are taken never to have happened.
+* **Budget.** ``max_steps`` bounds the search steps of the *whole* call (every key plus the
+  diagnosis of a violation). One step is one iteration of the search loop (one attempt to
+  place an operation, or one backtrack). When the budget runs out before every key is
+  decided the verdict is ``"unknown"``, which must never be read as a pass. If a violation
+  has already been proven when the budget runs out during diagnosis, the verdict stays
+  ``"violation"`` and the explanation says the culprit may not be the earliest one.
+* **Culprit.** Order the return events of the failing key by ``(respond, position)``. The
+  *prefix of the history up to a return event* contains every operation invoked no later
+  than that event; those whose return event comes at or before it keep their outputs,
+  the others become pending. Linearizability is prefix-closed, so "this prefix is not
+  linearizable" is monotone along the return events; a binary search finds the earliest
+  return event whose prefix is not linearizable. Its operation is the **culprit**: every
+  order of the earlier history that respects real time is fine until its answer arrives,
+  and none can accommodate that answer.
+
+Validation
+==========
+
+:func:`check_linearizable` raises :class:`ValueError`, naming the operation, for
+``respond < invoke``, for two operations of one client that overlap (an operation with
+``respond=None`` overlaps everything its client issues later: a client that gives up on a
+call should record the give-up time as ``respond`` and ``output=PENDING``), and for an
+operation the model does not know (``model.kinds`` / ``model.validate``).
+
+Everything here is pure Python: no I/O, no randomness, no clocks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = [
+    "PENDING",
+    "CheckResult",
+    "Model",
+    "Operation",
+    "RegisterModel",
+    "check_linearizable",
+]
+
+
+class _Pending(enum.Enum):
+    PENDING = "PENDING"
+
+    def __repr__(self) -> str:
+        return "PENDING"
+
+    __str__ = __repr__
+
+
+#: Output of an operation whose outcome is unknown (ConnectionLoss, timeout, no reply).
+PENDING = _Pending.PENDING
+
+_INF = float("inf")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One client operation as the client saw it.
+
+    ``respond is None`` means no answer ever came; ``output is PENDING`` means the answer
+    did not tell the outcome. Either way the operation is *pending*: it may have taken
+    effect at any time after ``invoke``, or never, and its output is not checked.
+    """
+
+    client: str
+    kind: str
+    key: str
+    input: Any
+    output: Any
+    invoke: int
+    respond: int | None
+
+    @property
+    def pending(self) -> bool:
+        """True if the outcome of this operation is unknown."""
+        return self.respond is None or self.output is PENDING
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A sequential specification of one key's object.
+
+    Optional extras the checker uses when present:
+
+    * ``kinds``: a collection of the operation kinds the model understands;
+    * ``validate(op)``: raise :class:`ValueError` for an operation the model cannot take;
+    * ``describe_state(key, state) -> str``: a state for people, e.g. ``"/x = b'2'"``.
+
+    ``step`` must be a pure function. It is called with ``op.output is PENDING`` for a
+    pending operation and must then say whether the operation *could* be applied in
+    ``state`` and what it would leave behind. States must be hashable (they are memoized).
+    """
+
+    def init(self) -> Any: ...
+
+    def step(self, state: Any, op: Operation) -> tuple[bool, Any]: ...
+
+    def describe(self, op: Operation) -> str: ...
+
+
+def _when(op: Operation) -> str:
+    if op.respond is None:
+        return f"[{op.invoke}, -] (never answered)"
+    if op.output is PENDING:
+        return f"[{op.invoke}, {op.respond}] (outcome unknown)"
+    return f"[{op.invoke}, {op.respond}]"
+
+
+class RegisterModel:
+    """A key-value register; one instance serves every key (the state is one key's value).
+
+    ============  ==================  ========================================================
+    kind          input               output
+    ============  ==================  ========================================================
+    ``read``      ignored             the current value (``None`` if absent)
+    ``write``     new value           ignored; sets the value
+    ``delete``    ignored             ignored; sets the value to ``None``
+    ``cas``       ``(expected, new)`` ``True`` (value was ``expected``; now ``new``) or
+                                      ``False`` (value was not ``expected``; unchanged)
+    ============  ==================  ========================================================
+
+    Pending operations: a pending read is legal in every state; a pending cas takes effect
+    exactly when the value equals ``expected`` (it may also never happen, which the checker
+    handles by leaving it out).
+    """
+
+    kinds = frozenset({"read", "write", "delete", "cas"})
+
+    def init(self) -> Any:
+        return None
+
+    def step(self, state: Any, op: Operation) -> tuple[bool, Any]:
+        kind = op.kind
+        if kind == "read":
+            out = op.output
+            return (out is PENDING or out == state), state
+        if kind == "write":
+            return True, op.input
+        if kind == "cas":
+            expected, new = op.input
+            out = op.output
+            if out is PENDING:
+                return True, (new if state == expected else state)
+            if out:
+                return state == expected, new
+            return state != expected, state
+        if kind == "delete":
+            return True, None
+        raise ValueError(f"RegisterModel: unknown operation kind {kind!r} in {op!r}")
+
+    def validate(self, op: Operation) -> None:
+        """Raise :class:`ValueError` if ``op`` is not a register operation."""
+        if op.kind not in self.kinds:
+            raise ValueError(
+                f"RegisterModel does not know kind {op.kind!r} "
+                f"(expected one of {sorted(self.kinds)}): {op!r}"
+            )
+        if op.kind == "write":
+            _require_hashable(op.input, "written value", op)
+        if op.kind == "cas":
+            if not (isinstance(op.input, (tuple, list)) and len(op.input) == 2):
+                raise ValueError(f"cas input must be a pair (expected, new): {op!r}")
+            _require_hashable(op.input[1], "cas new value", op)
+            if op.respond is not None and op.output not in (True, False, PENDING):
+                raise ValueError(f"cas output must be True, False or PENDING: {op!r}")
+
+    def describe(self, op: Operation) -> str:
+        who = f"by {op.client} at {_when(op)}"
+        if op.kind == "read":
+            if op.pending:
+                return f"read of {op.key} {who}"
+            return f"read of {op.key} {who} returned {op.output!r}"
+        if op.kind == "write":
+            return f"write of {op.input!r} to {op.key} {who}"
+        if op.kind == "delete":
+            return f"delete of {op.key} {who}"
+        if op.kind == "cas":
+            expected, new = op.input
+            text = f"cas of {op.key} from {expected!r} to {new!r} {who}"
+            return text if op.pending else f"{text} returned {op.output!r}"
+        return f"{op.kind} of {op.key} {who}"
+
+    def describe_state(self, key: str, state: Any) -> str:
+        if state is None:
+            return f"{key} = None (absent)"
+        return f"{key} = {state!r}"
+
+    def __repr__(self) -> str:
+        return "RegisterModel()"
+
+
+def _require_hashable(value: Any, what: str, op: Operation) -> None:
+    try:
+        hash(value)
+    except TypeError:
+        raise ValueError(f"{what} must be hashable (model states are memoized): {op!r}") from None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of :func:`check_linearizable`.
+
+    ``verdict`` is ``"ok"``, ``"violation"`` or ``"unknown"`` (the step budget ran out:
+    *not* a pass). ``key`` is the failing / undecided key. ``culprit`` (violations only)
+    is the earliest-responding operation such that the history up to its response is not
+    linearizable. ``linearization`` (``"ok"`` only) is a witness: the witness order of each
+    key, keys in sorted order, concatenated. ``steps`` is the number of search steps used.
+    """
+
+    verdict: str
+    key: str | None
+    culprit: Operation | None
+    explanation: str
+    linearization: tuple[Operation, ...] | None
+    steps: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True only for a proven pass (``verdict == "ok"``)."""
+        return self.verdict == "ok"
+
+
+# --------------------------------------------------------------------------------------
+# Validation and preparation
+# --------------------------------------------------------------------------------------
+
+
+def _validate(history: Sequence[Operation], model: Model) -> None:
+    kinds = getattr(model, "kinds", None)
+    validate = getattr(model, "validate", None)
+    by_client: dict[Any, list[Operation]] = {}
+    for op in history:
+        if not isinstance(op, Operation):
+            raise TypeError(f"history entries must be Operation, got {op!r}")
+        if not isinstance(op.invoke, int) or isinstance(op.invoke, bool):
+            raise ValueError(f"invoke must be an int (virtual ms): {op!r}")
+        if op.respond is not None:
+            if not isinstance(op.respond, int) or isinstance(op.respond, bool):
+                raise ValueError(f"respond must be an int or None: {op!r}")
+            if op.respond < op.invoke:
+                raise ValueError(
+                    f"operation responds before it is invoked "
+                    f"(respond {op.respond} < invoke {op.invoke}): {op!r}"
+                )
+        if kinds is not None and op.kind not in kinds:
+            raise ValueError(
+                f"unknown operation kind {op.kind!r} for {model!r} "
+                f"(known: {sorted(kinds)}): {op!r}"
+            )
+        if validate is not None:
+            validate(op)
+        by_client.setdefault(op.client, []).append(op)
+    for client_ops in by_client.values():
+        client_ops.sort(key=lambda o: (o.invoke, _INF if o.respond is None else o.respond))
+        for a, b in zip(client_ops, client_ops[1:]):
+            if a.respond is None:
+                raise ValueError(
+                    f"client {a.client!r} issued {b!r} while {a!r} was still outstanding "
+                    f"(respond=None means it never ended; record a give-up time as respond "
+                    f"with output=PENDING instead)"
+                )
+            if a.respond > b.invoke:
+                raise ValueError(
+                    f"operations of client {a.client!r} overlap: {a!r} (until {a.respond}) "
+                    f"and {b!r} (from {b.invoke})"
+                )
+
+
+class _Sub:
+    """One key's sub-history in canonical order, ready for the search.
+
+    ``inv[i]``/``resp[i]`` are the event times (``resp[i] is None`` for pending operations),
+    ``step_ops[i]`` is what the model is stepped with (output ``PENDING`` when pending).
+    """
+
+    __slots__ = ("ops", "step_ops", "inv", "resp")
+
+    def __init__(self, ops: list[Operation]) -> None:
+        self.ops = ops
+        self.step_ops = [_as_pending(o) if o.pending else o for o in ops]
+        self.inv = [o.invoke for o in ops]
+        self.resp = [None if o.pending else o.respond for o in ops]
+
+
+def _as_pending(op: Operation) -> Operation:
+    return op if op.output is PENDING else dataclasses.replace(op, output=PENDING)
+
+
+def _canonical(ops: list[Operation]) -> list[Operation]:
+    # Stable: ties keep the caller's order, so equal inputs give equal answers.
+    return sorted(ops, key=lambda o: (o.invoke, _INF if o.pending else o.respond))
+
+
+# --------------------------------------------------------------------------------------
+# The search (Wing & Gong + Lowe's memoization, porcupine layout)
+# --------------------------------------------------------------------------------------
+
+
+def _search(
+    model: Model,
+    step_ops: list[Operation],
+    inv: list[int],
+    resp: list[int | None],
+    limit: int,
+) -> tuple[str, list[int] | None, int]:
+    """Decide one sub-history. Returns ``(verdict, witness op indices | None, steps used)``."""
+    n = len(step_ops)
+    events = [(inv[i], 0, i) for i in range(n)]
+    events += [(r, 1, i) for i, r in enumerate(resp) if r is not None]
+    events.sort()
+    n_events = len(events)
+    head = n_events  # sentinel slot
+    is_call = [kind == 0 for _, kind, _ in events]
+    op_of = [i for _, _, i in events]
+    ret_event = [-1] * n
+    for e, (_, kind, i) in enumerate(events):
+        if kind == 1:
+            ret_event[i] = e
+    match = [ret_event[op_of[e]] if is_call[e] else -1 for e in range(n_events)]
+    nxt = list(range(1, n_events + 1)) + [0 if n_events else -1]
+    if n_events:
+        nxt[n_events - 1] = -1
+    prv = [head] + list(range(n_events - 1)) + [-1]
+
+    remaining = sum(1 for r in resp if r is not None)  # completed ops not yet linearized
+    bits = [1 << i for i in range(n)]
+    step = model.step
+    seen: set[tuple[int, Any]] = set()
+    stack: list[tuple[int, Any]] = []
+    state = model.init()
+    lin = 0
+    steps = 0
+    entry = nxt[head]
+    while remaining:
+        if steps >= limit:
+            return "unknown", None, steps
+        steps += 1
+        if entry != -1 and is_call[entry]:
+            i = op_of[entry]
+            ok, new_state = step(state, step_ops[i])
+            if ok:
+                new_lin = lin | bits[i]
+                memo_key = (new_lin, new_state)
+                try:
+                    fresh = memo_key not in seen
+                except TypeError:
+                    raise TypeError(
+                        f"model states must be hashable; {model!r} produced {new_state!r}"
+                    ) from None
+                if fresh:
+                    seen.add(memo_key)
+                    stack.append((entry, state))
+                    state = new_state
+                    lin = new_lin
+                    p = prv[entry]
+                    q = nxt[entry]
+                    nxt[p] = q
+                    if q != -1:
+                        prv[q] = p
+                    m = match[entry]
+                    if m != -1:
+                        remaining -= 1
+                        p = prv[m]
+                        q = nxt[m]
+                        nxt[p] = q
+                        if q != -1:
+                            prv[q] = p
+                    entry = nxt[head]
+                    continue
+            entry = nxt[entry]
+        else:
+            # A return event (or the end): its operation had to be placed by now. Backtrack.
+            if not stack:
+                return "violation", None, steps
+            entry, state = stack.pop()
+            lin ^= bits[op_of[entry]]
+            m = match[entry]
+            if m != -1:  # put back in reverse order of removal (dancing links)
+                remaining += 1
+                q = nxt[m]
+                nxt[prv[m]] = m
+                if q != -1:
+                    prv[q] = m
+            q = nxt[entry]
+            nxt[prv[entry]] = entry
+            if q != -1:
+                prv[q] = entry
+            entry = nxt[entry]
+    return "ok", [op_of[e] for e, _ in stack], steps
+
+
+def _prefix(sub: _Sub, x: int) -> tuple[list[int], list[int | None], list[Operation]]:
+    """Operation indices, response times and step ops of the history up to ``x``'s response."""
+    cut_time = sub.resp[x]
+    assert cut_time is not None
+    cut = (cut_time, x)
+    idx: list[int] = []
+    resp: list[int | None] = []
+    step_ops: list[Operation] = []
+    for j, op in enumerate(sub.ops):
+        if sub.inv[j] > cut_time:
+            continue  # invoked after the cut (calls sort before returns at equal times)
+        r = sub.resp[j]
+        idx.append(j)
+        if r is not None and (r, j) <= cut:
+            resp.append(r)
+            step_ops.append(sub.step_ops[j])
+        else:
+            resp.append(None)
+            step_ops.append(_as_pending(op))
+    return idx, resp, step_ops
+
+
+def _observable_states(
+    model: Model,
+    step_ops: list[Operation],
+    inv: list[int],
+    resp: list[int | None],
+    x: int,
+    limit: int,
+) -> tuple[list[Any] | None, int]:
+    """States in which op ``x`` (pending here) can take effect within some complete
+    linearization of the sub-history. Exhaustive and memoized; ``None`` if over ``limit``."""
+    n = len(step_ops)
+    completed = 0
+    for j in range(n):
+        if resp[j] is not None:
+            completed |= 1 << j
+    step = model.step
+    steps = 0
+    found: dict[Any, None] = {}
+    memo: dict[tuple[int, Any], bool] = {}
+
+    def children(lin: int, state: Any):
+        nonlocal steps
+        horizon = min(
+            (resp[j] for j in range(n) if resp[j] is not None and not (lin >> j) & 1),
+            default=_INF,
+        )
+        for i in range(n):
+            if (lin >> i) & 1 or inv[i] > horizon:
+                continue
+            if steps >= limit:
+                raise _OutOfSteps
+            steps += 1
+            ok, new_state = step(state, step_ops[i])
+            if ok:
+                yield i, lin | (1 << i), new_state
+
+    # frame: [lin, state, children iterator, completable?, op of the child being explored]
+    # A node is completable if it already holds every completed op or a child is; children
+    # are explored even then, since x (pending here) may still fit after more pending ops.
+    init = model.init()
+    stack: list[list[Any]] = [[0, init, children(0, init), completed == 0, -1]]
+    while stack:
+        frame = stack[-1]
+        try:
+            child = next(frame[2], None)
+        except _OutOfSteps:
+            return None, steps
+        if child is None:
+            stack.pop()
+            memo[(frame[0], frame[1])] = frame[3]
+            if stack:
+                parent = stack[-1]
+                if frame[3]:
+                    parent[3] = True
+                    if parent[4] == x:
+                        found[parent[1]] = None
+            continue
+        i, new_lin, new_state = child
+        known = memo.get((new_lin, new_state))
+        if known is not None:
+            if known:
+                frame[3] = True
+                if i == x:
+                    found[frame[1]] = None
+            continue
+        frame[4] = i
+        done = new_lin & completed == completed
+        stack.append([new_lin, new_state, children(new_lin, new_state), done, -1])
+    return list(found), steps
+
+
+def _diagnose(
+    model: Model, key: str, sub: _Sub, limit: int
+) -> tuple[Operation, str, int]:
+    """Find the culprit of a non-linearizable sub-history and explain it."""
+    returns = sorted((r, j) for j, r in enumerate(sub.resp) if r is not None)
+    steps = 0
+    lo, hi = 0, len(returns) - 1  # the prefix at returns[hi] is known not to be linearizable
+    exhausted = False
+    while lo < hi:
+        mid = (lo + hi) // 2
+        idx, resp, step_ops = _prefix(sub, returns[mid][1])
+        verdict, _, used = _search(model, step_ops, [sub.inv[j] for j in idx], resp, limit - steps)
+        steps += used
+        if verdict == "unknown":
+            exhausted = True
+            break
+        if verdict == "violation":
+            hi = mid
+        else:
+            lo = mid + 1
+    x = returns[hi][1]
+    culprit = sub.ops[x]
+    idx, resp, step_ops = _prefix(sub, x)
+    local_x = idx.index(x)
+    resp[local_x] = None
+    step_ops[local_x] = _as_pending(culprit)
+    states: list[Any] | None = None
+    if not exhausted:
+        states, used = _observable_states(
+            model, step_ops, [sub.inv[j] for j in idx], resp, local_x,
+            min(limit - steps, _EXPLAIN_STEPS),
+        )
+        steps += used
+
+    text = model.describe(culprit)
+    scope = (
+        f"the {len(idx)} operation(s) on {key} up to t={culprit.respond} "
+        f"have no linearization with this answer"
+    )
+    if states is None:
+        text += f", but {scope}"
+    elif states:
+        try:
+            states = sorted(states)
+        except TypeError:
+            states = sorted(states, key=repr)
+        describe_state = getattr(model, "describe_state", None)
+        shown = [describe_state(key, s) if describe_state else repr(s) for s in states[:_SHOW]]
+        more = f" (or {len(states) - _SHOW} more states)" if len(states) > _SHOW else ""
+        text += (
+            ", but every order consistent with real time leaves "
+            f"{' or '.join(shown)}{more} where it could take effect ({scope})"
+        )
+    else:
+        text += (
+            ", but no order consistent with real time has a place where it can take effect "
+            f"({scope})"
+        )
+    if exhausted:
+        text += (
+            "; the step budget ran out while narrowing down, so an earlier operation "
+            "may be the first to fail"
+        )
+    return culprit, text, steps
+
+
+class _OutOfSteps(Exception):
+    pass
+
+
+_EXPLAIN_STEPS = 200_000  # cap on the (cosmetic) state enumeration for explanations
+_SHOW = 5
+
+
+# --------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------
+
+
+def check_linearizable(
+    history: Sequence[Operation],
+    model: Model = RegisterModel(),
+    *,
+    max_steps: int = 1_000_000,
+) -> CheckResult:
+    """Check whether ``history`` is linearizable with respect to ``model``.
+
+    Keys are checked independently in sorted order; the first key that fails or runs out of
+    budget decides the result. See the module docstring for the exact rules (real-time
+    ties, pending operations, budget, culprit).
+    """
+    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 0:
+        raise ValueError(f"max_steps must be a non-negative int, got {max_steps!r}")
+    history = list(history)
+    _validate(history, model)
+
+    by_key: dict[str, list[Operation]] = {}
+    for op in history:
+        by_key.setdefault(op.key, []).append(op)
+
+    steps = 0
+    witness: list[Operation] = []
+    for key in sorted(by_key):
+        sub = _Sub(_canonical(by_key[key]))
+        verdict, order, used = _search(model, sub.step_ops, sub.inv, sub.resp, max_steps - steps)
+        steps += used
+        if verdict == "unknown":
+            return CheckResult(
+                "unknown",
+                key,
+                None,
+                f"gave up after {steps} search steps (max_steps={max_steps}) while checking "
+                f"the {len(sub.ops)} operation(s) on {key}; linearizability is undecided "
+                f"(this is NOT a pass: raise max_steps or check a shorter history)",
+                None,
+                steps,
+            )
+        if verdict == "violation":
+            culprit, explanation, used = _diagnose(model, key, sub, max_steps - steps)
+            steps += used
+            return CheckResult("violation", key, culprit, explanation, None, steps)
+        assert order is not None
+        witness.extend(sub.ops[i] for i in order)
+
+    n_keys = len(by_key)
+    return CheckResult(
+        "ok",
+        None,
+        None,
+        f"all {len(history)} operation(s) on {n_keys} key(s) can be ordered consistently "
+        f"with real time and {model!r} ({steps} search steps)",
+        tuple(witness),
+        steps,
+    )

@@ -1,0 +1,1 @@
+"""Drivers for testing protocols: fault-schedule fuzzing (``distlab fuzz``) and scenarios."""
