@@ -309,3 +309,14 @@ def test_append_and_truncate_build_a_durable_log():
     world.crash(1)
     world.restart(1)
     assert world.process(1).durable == {"log": [0, 1, 2, "x"]}
+
+
+def test_run_never_overshoots_past_a_cancelled_timer():
+    """A cancelled timer due before the limit must not let a later event run early."""
+    world = World(seed=0)
+    recorders(world, [(1, [], [("early", 10), ("early", None), ("late", 500)])])
+    world.run(100)
+    assert world.now == 100
+    assert world.process(1).fired == []  # "late" (t=500) has not run
+    world.run(600)
+    assert world.process(1).fired == [(500, "late")]

@@ -121,6 +121,28 @@ class Ensemble:
         self.wait_for(Ensemble.settled, max_ms, "a settled ensemble with a leader")
         return self.leader()
 
+    def quiesce(self, max_ms: int = 120_000) -> int:
+        """Settle, then make every up server apply everything the leader has; return the leader.
+
+        A follower that missed a COMMIT on a lossy link only notices at the next one, so a
+        final "barrier" write goes through a fresh client; then the run waits until every up
+        server has processed the leader's last zxid. Use before comparing final states.
+        """
+        self.wait_for_leader(max_ms)
+        barrier = self.client(name=f"barrier-{self._clients + 1}")
+        barrier.close()  # closing a session is a write: it reaches every server as a COMMIT
+
+        def caught_up(e: Ensemble) -> bool:
+            leader = e.leader()
+            if leader is None or not e.settled():
+                return False
+            target = e.peer(leader).tree.last_processed_zxid
+            return all(e.peer(sid).tree.last_processed_zxid == target
+                       for sid in e.servers if e.world.is_up(sid))
+
+        self.wait_for(caught_up, max_ms, "every server catching up with the leader")
+        return self.leader()
+
     def record_final_state(self) -> None:
         """Note each up server's logged history and tree digest, for ``check_durability``."""
         for sid in self.servers:

@@ -304,10 +304,16 @@ class World:
             return None
         return self.trace.records[mark:]
 
-    def _next_event(self) -> bool:
-        """Pop and process the next live event; False if there is none."""
+    def _next_event(self, limit: float = float("inf")) -> bool:
+        """Pop and process the next live event due at or before ``limit``; False if none.
+
+        Cancelled entries are skipped lazily, so the heap's top may be a dead entry: the time
+        limit is checked on every entry, never only on the first, or a run could overshoot.
+        """
         heap = self._heap
         while heap:
+            if heap[0][0] > limit:
+                return False
             entry = heapq.heappop(heap)
             action = entry[2]
             if action == _DELIVER:
@@ -364,11 +370,10 @@ class World:
         max_time = self._check_time(max_time)
         if predicate(self):
             return True
-        heap = self._heap
         next_event = self._next_event
         with _fewer_gc_passes():
-            while heap and heap[0][0] <= max_time:
-                if next_event() and predicate(self):
+            while next_event(max_time):
+                if predicate(self):
                     return True
         self.now = max(self.now, max_time)
         return False

@@ -33,6 +33,7 @@ from distlab.sim.faults import FaultSchedule, random_schedule
 from distlab.sim.network import LinkConfig, Uniform
 from distlab.zab.client import ApiCall, ClientState
 from distlab.zab.clientproto import ClientReply, GetData
+from distlab.zk.errors import KeeperError
 from distlab.zk.ops import CreateRequest, DeleteRequest, SetDataRequest
 
 __all__ = ["FuzzCase", "CaseResult", "random_case", "run_case", "shrink", "znode_history", "ZnodeModel"]
@@ -156,10 +157,9 @@ def run_case(case: FuzzCase, *, settle_ms: int = 120_000) -> tuple[CaseResult, E
             world.restart(sid)
     violations: list[Violation] = []
     try:
-        ensemble.wait_for_leader(max_ms=settle_ms)
-        world.run_for(2 * ensemble.config.tick_ms)  # let in-flight commits and replies land
-    except TimeoutError as error:
-        violations.append(Violation("liveness", f"no settled leader {settle_ms} ms after healing: {error}"))
+        ensemble.quiesce(max_ms=settle_ms)
+    except (TimeoutError, KeeperError) as error:
+        violations.append(Violation("liveness", f"the ensemble did not settle after healing: {error}"))
     ensemble.record_final_state()
     trace = world.trace
     violations += check_zab(trace, final=not violations)

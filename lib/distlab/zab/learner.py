@@ -40,7 +40,7 @@ from distlab.zab.messages import (
     Trunc,
     UpToDate,
 )
-from distlab.zab.zxid import epoch_of, format_zxid, make_zxid
+from distlab.zab.zxid import counter_of, epoch_of, format_zxid, make_zxid
 from distlab.zk.errors import Code
 
 __all__ = ["Learner", "CONNECT_RETRY_MS"]
@@ -187,17 +187,23 @@ class Learner:
             self._on_uptodate()
 
     def _continuous(self, zxid: int) -> bool:
-        """``enforceContinuousProposal`` (ZOOKEEPER-4925): no hole within an epoch.
+        """No hole in the history: ``enforceContinuousProposal`` (ZOOKEEPER-4925), and more.
 
-        Over TCP a hole cannot happen; on a lossy simulated link it can, and logging past it
-        could later make this server a leader that lacks a committed txn. So, like ZooKeeper's
-        learner, refuse it: drop out and resync. Returns False after giving up.
+        ZooKeeper checks that zxids are consecutive within an epoch; over TCP nothing else can
+        go missing. distlab's links may lose packets, so it also checks the epoch boundary:
+        every epoch's first txn has counter 1 (a new leader starts at ``(e, 1)``), so a jump to
+        a new epoch must land there. Logging past a hole could later make this server a leader
+        that lacks a committed txn, so, like ZooKeeper's learner, it refuses: it drops out and
+        resyncs. Returns False after giving up.
         """
         last = self.not_logged[-1].zxid if self.not_logged else self.peer.last_logged_zxid
-        if epoch_of(zxid) == epoch_of(last) and zxid != last + 1:
+        if epoch_of(zxid) == epoch_of(last):
+            ok = zxid == last + 1
+        else:
+            ok = epoch_of(zxid) > epoch_of(last) and counter_of(zxid) == 1
+        if not ok:
             self._give_up(f"proposal {format_zxid(zxid)} does not follow {format_zxid(last)} (a hole)")
-            return False
-        return True
+        return ok
 
     def _log_and_apply_committed(self) -> None:
         """Log and apply, in zxid order, every buffered proposal whose COMMIT has arrived."""
