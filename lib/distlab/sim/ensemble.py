@@ -35,19 +35,21 @@ from distlab.zk.ops import (
 )
 from distlab.zk.stat import CreateMode
 
-__all__ = ["Ensemble", "SimClient"]
+__all__ = ["Ensemble", "SimClient", "disk_with_history"]
 
 
 class Ensemble:
     """``servers`` voters (ids 1..n) plus ``observers`` (ids n+1..), in one simulated world.
 
     Keyword arguments not listed go to :class:`~distlab.zab.config.EnsembleConfig`
-    (``tick_ms``, ``committed_log_size``, ``snap_count``, ...).
+    (``tick_ms``, ``committed_log_size``, ``snap_count``, ...). ``durable`` pre-loads servers'
+    disks (``{sid: {"log": [...], "current_epoch": 2, ...}}``), e.g. from :func:`disk_with_history`.
     """
 
     def __init__(self, servers: int = 3, observers: int = 0, *, seed: int = 0,
                  network: LinkConfig | Network | None = None, impl: Impl | None = None,
-                 record: bool = True, **config: Any) -> None:
+                 record: bool = True, durable: dict[int, dict[str, Any]] | None = None,
+                 **config: Any) -> None:
         if not isinstance(servers, int) or servers < 1:
             raise UsageError(f"servers must be a positive int, got {servers!r}")
         voters = tuple(range(1, servers + 1))
@@ -55,8 +57,12 @@ class Ensemble:
         self.config = EnsembleConfig(voters=voters, observers=observer_ids, **config)
         self.impl = impl or Impl()
         self.world = World(seed=seed, network=network, record=record)
+        durable = durable or {}
+        unknown = set(durable) - set(self.config.members)
+        if unknown:
+            raise UsageError(f"durable state given for servers {sorted(unknown)} not in the ensemble")
         for sid in self.config.members:
-            self.world.add_node(sid, self._make_peer)
+            self.world.add_node(sid, self._make_peer, durable=durable.get(sid))
         self._clients = 0
 
     def _make_peer(self, sid: int) -> QuorumPeer:
@@ -178,6 +184,25 @@ class Ensemble:
         if connect:
             client.wait_connected()
         return client
+
+
+def disk_with_history(last_zxid: int, accepted_epoch: int | None = None) -> dict[str, Any]:
+    """A server disk whose history ends at ``last_zxid``: one snapshot txn, epoch files set.
+
+    For experiments that need servers to start with different histories (who wins an
+    election?) without replaying a workload first.
+    """
+    from distlab.zab.zxid import epoch_of
+    from distlab.zk.ops import CreateTxn
+    from distlab.zk.tree import DataTree
+
+    tree = DataTree()
+    if last_zxid > 0:
+        tree.apply(CreateTxn(zxid=last_zxid, time=0, session_id=0, path=f"/history-{last_zxid:x}",
+                             data=b"", ephemeral=False, parent_cversion=tree.stat_persisted("/").cversion + 1))
+    epoch = epoch_of(last_zxid)
+    return {"snapshot": (last_zxid, tree.snapshot()) if last_zxid > 0 else None, "log": [],
+            "current_epoch": epoch, "accepted_epoch": max(epoch, accepted_epoch or 0)}
 
 
 class SimClient:

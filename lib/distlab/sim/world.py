@@ -145,10 +145,12 @@ class World:
         self._events_processed = 0
 
     # ------------------------------------------------------------------ nodes ------------
-    def add_node(self, node: NodeId, factory: Callable[[NodeId], Process], start_at: int | None = None) -> None:
+    def add_node(self, node: NodeId, factory: Callable[[NodeId], Process], start_at: int | None = None,
+                 durable: Mapping[str, Any] | None = None) -> None:
         """Add a node; ``factory(node)`` builds its process now and after every restart.
 
-        The node boots (receives ``Start``) at ``start_at`` (default: now).
+        The node boots (receives ``Start``) at ``start_at`` (default: now). ``durable`` is what
+        its disk already holds — a server that ran before the simulation began.
         """
         if node in self._slots:
             raise UsageError(f"node {node!r} already exists")
@@ -156,7 +158,11 @@ class World:
             raise UsageError(f"{ENV!r} is reserved for messages injected from outside")
         if not callable(factory):
             raise UsageError(f"factory for node {node!r} must be callable, got {factory!r}")
-        self._slots[node] = _Slot(node, factory)
+        slot = self._slots[node] = _Slot(node, factory)
+        if durable is not None:
+            if not isinstance(durable, Mapping) or not all(isinstance(k, str) for k in durable):
+                raise UsageError(f"durable state of node {node!r} must map str keys to values")
+            slot.disk = copy.deepcopy(dict(durable))
         self._push([self.now if start_at is None else self._check_time(start_at), 0, _BOOT, node])
 
     @property
