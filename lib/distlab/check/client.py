@@ -19,12 +19,12 @@ from typing import Any, Iterable
 from distlab.check.zab import Violation
 from distlab.zab.zxid import format_zxid
 
-__all__ = ["check_fifo_order", "check_single_system_image", "check_clients"]
+__all__ = ["check_fifo_order", "check_single_system_image", "check_clients", "accepted_by_clients"]
 
 _ZXID_CARRIERS = ("ClientReply", "PingReply", "ConnectResponse")
 
 
-def _accepted_by_clients(trace: Iterable[Any]):
+def accepted_by_clients(trace: Iterable[Any]):
     """(seq, record, type name) of each message a client accepted from its current connection.
 
     A client ignores what arrives on a connection it gave up: an answer to an older connection
@@ -38,10 +38,14 @@ def _accepted_by_clients(trace: Iterable[Any]):
     sent_on: dict[tuple[str, int], tuple[Any, int] | None] = {}  # (client, xid) -> connection
     delivered: set[int] = set()
     for seq, record in enumerate(trace):
+        if record.kind == "note" and record.data.get("client_event") == "disconnected":
+            connection.pop(record.node, None)  # the client gave this connection up
+            continue
         if record.kind == "send" and isinstance(record.src, str):
             name = type(record.msg).__name__
             if name == "Connect":
                 last_attempt[record.src] = record.msg.attempt
+                connection.pop(record.src, None)  # connecting: nothing but the answer counts
             elif name == "ClientRequest":
                 sent_on[(record.src, record.msg.xid)] = connection.get(record.src)
             continue
@@ -69,7 +73,7 @@ def check_fifo_order(trace: Iterable[Any]) -> list[Violation]:
     last_xid: dict[str, int] = {}
     last_write_zxid: dict[str, int] = {}
     found = []
-    for seq, record, name in _accepted_by_clients(trace):
+    for seq, record, name in accepted_by_clients(trace):
         if name != "ClientReply":
             continue
         client, reply = record.dst, record.msg
@@ -90,7 +94,7 @@ def check_single_system_image(trace: Iterable[Any]) -> list[Violation]:
     """No client ever receives a zxid older than one it already saw (across reconnects too)."""
     seen: dict[str, tuple[int, Any]] = {}
     found = []
-    for seq, record, name in _accepted_by_clients(trace):
+    for seq, record, name in accepted_by_clients(trace):
         if name not in _ZXID_CARRIERS:
             continue
         client, zxid = record.dst, record.msg.zxid

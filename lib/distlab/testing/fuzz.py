@@ -26,12 +26,13 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from distlab.check.client import check_clients
+from distlab.check.client import accepted_by_clients, check_clients
 from distlab.check.zab import Violation, check_zab
 from distlab.sim.ensemble import Ensemble
 from distlab.sim.faults import FaultSchedule, random_schedule
 from distlab.sim.network import LinkConfig, Uniform
 from distlab.zab.client import ApiCall, ClientState
+from distlab.zab.config import Impl
 from distlab.zab.clientproto import ClientReply, GetData
 from distlab.zk.errors import KeeperError
 from distlab.zk.ops import CreateRequest, DeleteRequest, SetDataRequest
@@ -138,10 +139,13 @@ class _Load:
         return DeleteRequest(path=key)
 
 
-def run_case(case: FuzzCase, *, settle_ms: int = 120_000) -> tuple[CaseResult, Ensemble]:
-    """Run one case and check everything; returns the result and the ensemble (for its trace)."""
+def run_case(case: FuzzCase, *, settle_ms: int = 120_000, impl: Impl | None = None) -> tuple[CaseResult, Ensemble]:
+    """Run one case and check everything; returns the result and the ensemble (for its trace).
+
+    ``impl`` swaps in other decision functions (a learner's, or a deliberately broken one).
+    """
     network = LinkConfig(latency=Uniform(1, 10), drop=case.drop, duplicate=case.duplicate)
-    ensemble = Ensemble(case.servers, case.observers, seed=case.seed, network=network)
+    ensemble = Ensemble(case.servers, case.observers, seed=case.seed, network=network, impl=impl)
     world = ensemble.world
     names = [ensemble.client(connect=False, timeout_ms=4000).name for _ in range(case.clients)]
     case.schedule.install(world)
@@ -172,31 +176,53 @@ def run_case(case: FuzzCase, *, settle_ms: int = 120_000) -> tuple[CaseResult, E
 
 # -------------------------------------------------------------------- linearizability -----
 class ZnodeModel:
-    """The data of one znode as a register: read / set / create / delete with their errors."""
+    """The data of one znode as a register: read / set / create / delete, errors included.
+
+    A failed ``setData`` (NoNode), ``create`` (NodeExists) or ``delete`` (NoNode) is a
+    definite answer too: it says what the node's state was when it took effect.
+
+    ======  =====================  ==========================================
+    kind    node absent            node holds ``v``
+    ======  =====================  ==========================================
+    read    "nonode"               ``v``
+    write   "nonode", unchanged    "ok", now the input
+    create  "ok", now the input    "exists", unchanged
+    delete  "nonode"               "ok", now absent
+    ======  =====================  ==========================================
+
+    A pending operation (outcome unknown) may have done whatever the table says.
+    """
+
+    kinds = frozenset({"read", "write", "create", "delete"})
 
     def init(self):
         return None  # no node
 
     def step(self, state, op):
+        from distlab.check.linearizability import PENDING
+
         kind, out = op.kind, op.output
+        if kind not in self.kinds:
+            raise ValueError(f"ZnodeModel has no operation {kind!r}")
         if kind == "read":
-            return (out == ("nonode" if state is None else state)), state
-        if kind == "write":
-            if state is None:
-                return out == "nonode", state
-            return out == "ok", op.input
-        if kind == "create":
-            if state is None:
-                return out == "ok", op.input
-            return out == "exists", state
-        if kind == "delete":
-            if state is None:
-                return out == "nonode", state
-            return out == "ok", None
-        raise ValueError(f"ZnodeModel has no operation {kind!r}")
+            expected = "nonode" if state is None else state
+        elif kind == "write":
+            expected, after = ("nonode", state) if state is None else ("ok", op.input)
+        elif kind == "create":
+            expected, after = ("ok", op.input) if state is None else ("exists", state)
+        else:
+            expected, after = ("nonode", state) if state is None else ("ok", None)
+        if kind == "read":
+            return (out is PENDING or out == expected), state
+        return (out is PENDING or out == expected), after
 
     def describe(self, op) -> str:
-        return f"{op.kind} {op.key} by {op.client}: in {op.input!r} out {op.output!r} [{op.invoke}, {op.respond}]"
+        answer = "no answer" if op.pending else f"answered {op.output!r}"
+        value = "" if op.input is None else f" {op.input!r}"
+        return f"{op.kind}{value} on {op.key} by {op.client} during [{op.invoke}, {op.respond}] ({answer})"
+
+    def describe_state(self, key: str, state) -> str:
+        return f"{key} absent" if state is None else f"{key} = {state!r}"
 
 
 def znode_history(trace) -> list:
@@ -204,33 +230,35 @@ def znode_history(trace) -> list:
     from distlab.check.linearizability import PENDING, Operation
 
     calls: dict[tuple[str, int], tuple[int, Any]] = {}
-    replies: dict[tuple[str, int], tuple[int, ClientReply]] = {}
     for record in trace:
-        if record.kind != "deliver" or not isinstance(record.dst, str):
-            continue
-        msg = record.msg
-        if type(msg) is ApiCall:
-            calls[(record.dst, msg.xid)] = (record.time, msg.op)
-        elif type(msg) is ClientReply:
-            replies.setdefault((record.dst, msg.xid), (record.time, msg))
+        if record.kind == "deliver" and isinstance(record.dst, str) and type(record.msg) is ApiCall:
+            calls[(record.dst, record.msg.xid)] = (record.time, record.msg.op)
+    # Only answers the client accepted: a late one on an abandoned connection ended nothing.
+    replies: dict[tuple[str, int], tuple[int, ClientReply]] = {}
+    for _, record, name in accepted_by_clients(trace):
+        if name == "ClientReply":
+            replies.setdefault((record.dst, record.msg.xid), (record.time, record.msg))
     history = []
     for (client, xid), (invoke, op) in sorted(calls.items(), key=lambda kv: (kv[1][0], kv[0])):
         kind, value = _kind_of(op)
         if kind is None:
             continue
         answer = replies.get((client, xid))
-        output, respond = PENDING, None
+        # An operation with no definite answer may take effect any time after its call, or
+        # never; its give-up time only keeps the client's own operations in sequence.
+        output, respond = PENDING, invoke
         if answer is not None:
             output = _output_of(kind, answer[1])
-            respond = answer[0] if output is not PENDING else None
+            respond = answer[0] if output is not PENDING else invoke
         history.append(Operation(client=client, kind=kind, key=op.path, input=value, output=output,
                                  invoke=invoke, respond=respond))
     return history
 
 
 def _kind_of(op):
-    if type(op) is GetData:
-        return "read", None
+    # Reads are left out: ZooKeeper serves them from the local replica, which may lag, so
+    # they are sequentially consistent, not linearizable (the notes' 实时性 is bounded
+    # staleness). Writes, with their NoNode / NodeExists answers, are linearizable.
     if type(op) is SetDataRequest:
         return "write", op.data
     if type(op) is CreateRequest:

@@ -130,7 +130,8 @@ class ZooKeeperClient:
 
     def _disconnect(self, why: str) -> None:
         """Lose the current server; fail what was in flight; try the next server."""
-        self.fx.note(f"client {self.name}: disconnected from {self.server}: {why}")
+        # The structured field lets trace checkers see that this connection is over.
+        self.fx.note(f"client {self.name}: disconnected from {self.server}: {why}", client_event="disconnected")
         for xid in sorted(self.in_flight):
             self.results[xid] = ClientReply(xid, self.last_zxid_seen, None, Code.CONNECTIONLOSS,
                                             "ConnectionLoss: the outcome of this request is unknown")
@@ -188,6 +189,8 @@ class ZooKeeperClient:
             return
         if src != self.server:
             return  # an answer from a server we already left
+        if self.state is ClientState.CONNECTING and kind not in (ConnectResponse, ConnectRefused):
+            return  # the rest of an abandoned connection: only the connect answer counts now
         self.last_heard = self.now
         if kind in (ConnectResponse, ConnectRefused) and (
                 msg.attempt != self.attempt or self.state is not ClientState.CONNECTING):
