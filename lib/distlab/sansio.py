@@ -15,6 +15,9 @@ Events a process receives (each carries ``now``, the driver's clock in milliseco
   crash; ``durable`` holds exactly what the process persisted before it crashed.
 - ``Deliver(now, src, msg)`` — a message arrived from process ``src``.
 - ``Timer(now, name)`` — a timer the process set has fired.
+- ``Disconnected(now, peer)`` — the connection to ``peer`` broke (a TCP reset): a message on
+  it was lost, and both ends learn so. Only links configured ``on_drop="reset"`` do this;
+  elsewhere a lost message is lost silently.
 
 Effects it returns, carried out by the driver **in this order** (the order is the contract:
 a follower's ACK must never leave before the log write it acknowledges):
@@ -37,6 +40,7 @@ __all__ = [
     "Start",
     "Deliver",
     "Timer",
+    "Disconnected",
     "Event",
     "Effects",
     "Process",
@@ -75,7 +79,14 @@ class Timer(NamedTuple):
     name: str
 
 
-Event = Union[Start, Deliver, Timer]
+class Disconnected(NamedTuple):
+    """The connection to ``peer`` broke; messages sent on it may have been lost."""
+
+    now: int
+    peer: NodeId
+
+
+Event = Union[Start, Deliver, Timer, Disconnected]
 
 
 class Effects:

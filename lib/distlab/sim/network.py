@@ -120,13 +120,17 @@ class LinkConfig:
     - ``drop``: probability in [0, 1] that a message is lost;
     - ``duplicate``: probability in [0, 1] that a message is delivered twice;
     - ``reorder``: if False (the default) the link is FIFO: a message never overtakes one sent
-      earlier on the same link, as on a TCP connection.
+      earlier on the same link, as on a TCP connection;
+    - ``on_drop``: ``"silent"`` (the default) loses a dropped message without a trace at either
+      end, like UDP; ``"reset"`` models TCP: a lost segment breaks the connection, and both
+      ends are told (``Disconnected``) — what ZooKeeper's servers and clients actually see.
     """
 
     latency: Latency = Uniform(1, 5)
     drop: float = 0.0
     duplicate: float = 0.0
     reorder: bool = False
+    on_drop: str = "silent"
 
     def __post_init__(self) -> None:
         if not callable(getattr(self.latency, "sample", None)):
@@ -137,6 +141,8 @@ class LinkConfig:
                 raise UsageError(f"{name} must be a probability in [0, 1], got {p!r}")
         if not isinstance(self.reorder, bool):
             raise UsageError(f"reorder must be True or False, got {self.reorder!r}")
+        if self.on_drop not in ("silent", "reset"):
+            raise UsageError(f"on_drop must be 'silent' or 'reset', got {self.on_drop!r}")
 
 
 class Network:

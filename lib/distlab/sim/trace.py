@@ -14,6 +14,7 @@ send        a process handed a message to the network
 duplicate   the network will deliver an extra copy of a message
 deliver     a message reached its destination and was stepped into it
 drop        a message was lost (``reason`` says why: lost, partition, crashed, ...)
+reset       a connection broke: ``node`` learns that its link to ``peer`` is gone
 timer       a timer fired and was stepped into its process
 state       a process entered a new named state (``LOOKING`` -> ``LEADING``)
 note        a free-form line from a process or from the person driving the run
@@ -41,6 +42,7 @@ __all__ = [
     "Duplicated",
     "Delivered",
     "Dropped",
+    "Reset",
     "TimerFired",
     "StateChanged",
     "Noted",
@@ -110,6 +112,13 @@ class Dropped(NamedTuple):
     kind = "drop"
 
 
+class Reset(NamedTuple):
+    time: int
+    node: Any
+    peer: Any
+    kind = "reset"
+
+
 class TimerFired(NamedTuple):
     time: int
     node: Any
@@ -148,7 +157,7 @@ class Healed(NamedTuple):
 RECORD_TYPES: dict[str, type] = {
     cls.kind: cls
     for cls in (
-        Started, Restarted, Crashed, Sent, Duplicated, Delivered, Dropped,
+        Started, Restarted, Crashed, Sent, Duplicated, Delivered, Dropped, Reset,
         TimerFired, StateChanged, Noted, Partitioned, Healed,
     )
 }

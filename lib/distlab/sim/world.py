@@ -34,7 +34,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
-from distlab.sansio import Deliver, Effects, NodeId, Process, Start, Timer, UsageError
+from distlab.sansio import Deliver, Disconnected, Effects, NodeId, Process, Start, Timer, UsageError
 from distlab.sim.network import LinkConfig, Network, sort_key
 from distlab.sim.trace import (
     Crashed,
@@ -45,6 +45,7 @@ from distlab.sim.trace import (
     Noted,
     Partitioned,
     Record,
+    Reset,
     Restarted,
     Sent,
     Started,
@@ -67,9 +68,10 @@ ENV = "env"  # the source name of messages injected from outside the simulated s
 #   _TIMER:   node, name, token, incarnation
 #   _BOOT:    node
 #   _CALL:    fn, label
+#   _RESET:   node, peer, incarnation   (a broken connection reaches one end)
 # A message copy is cancelled by overwriting its action with _CANCELLED (lazy deletion), which
 # is why entries are lists: one list per event is the only allocation the heap needs.
-_DELIVER, _TIMER, _BOOT, _CALL, _CANCELLED = 0, 1, 2, 3, 4
+_DELIVER, _TIMER, _BOOT, _CALL, _CANCELLED, _RESET = 0, 1, 2, 3, 4, 5
 _AT, _SEQ, _ACTION, _MSG_ID, _SRC, _DST, _MSG, _INCARNATION, _EXTERNAL = range(9)
 
 
@@ -142,6 +144,9 @@ class World:
         self._next_timer_token = 0
         self._first_seq = 0  # lowest sequence number handed out (deliver_message_now goes below)
         self._fifo_at: dict[tuple, int] = {}  # (src, dst) -> latest delivery time scheduled
+        # Directed links whose connection broke and whose sender has not yet been told: what
+        # it sends meanwhile is lost with the connection (TCP delivers nothing past a gap).
+        self._broken: set[tuple] = set()
         self._events_processed = 0
 
     # ------------------------------------------------------------------ nodes ------------
@@ -356,6 +361,17 @@ class World:
                 self._events_processed += 1
                 self._boot(self._slots[entry[3]])
                 return True
+            if action == _RESET:
+                _, _, _, node, peer, incarnation = entry
+                self._broken.discard((node, peer))  # from now on it talks on a new connection
+                slot = self._slots[node]
+                if not slot.up or slot.incarnation != incarnation:
+                    continue  # that process is gone; its connections went with it
+                self.now = entry[0]
+                self._events_processed += 1
+                self._emit(Reset(self.now, node, peer))
+                self._step(slot, Disconnected(self.now, peer))
+                return True
             if action == _CALL:
                 self.now = entry[0]
                 self._events_processed += 1
@@ -437,6 +453,9 @@ class World:
             self._records.append(record)
 
     def _boot(self, slot: _Slot) -> None:
+        if self._broken:
+            # A new process has no connections: nothing it sends is on a broken one.
+            self._broken = {link for link in self._broken if link[0] != slot.node}
         slot.incarnation += 1
         slot.up = True
         slot.state = None
@@ -519,11 +538,26 @@ class World:
         if network.partitioned and not network.is_up(src, dst):
             self._emit(Dropped(now, src, dst, msg_id, msg, "partition"))
             return
+        if self._broken and (src, dst) in self._broken:
+            self._emit(Dropped(now, src, dst, msg_id, msg, "connection broken"))
+            return
         links = network._links  # Network.link(), inlined
         link = links.get((src, dst), network.default) if links else network.default
         rng = self.rng
         if link.drop and rng.random() < link.drop:
-            self._emit(Dropped(now, src, dst, msg_id, msg, "lost"))
+            if link.on_drop == "reset":
+                # TCP: the lost segment breaks the connection in both directions. The sender
+                # notices at once; the receiver when the reset reaches it, after everything
+                # sent before the loss (FIFO), so it never sees a message from past the gap.
+                self._emit(Dropped(now, src, dst, msg_id, msg, "lost (connection reset)"))
+                self._broken.add((src, dst))
+                self._broken.add((dst, src))
+                self._push([now, 0, _RESET, src, dst, self._slots[src].incarnation])
+                at = max(now + link.latency.sample(rng), self._fifo_at.get((src, dst), 0))
+                self._fifo_at[(src, dst)] = at
+                self._push([at, 0, _RESET, dst, src, slot.incarnation if slot.booted else 0])
+            else:
+                self._emit(Dropped(now, src, dst, msg_id, msg, "lost"))
             return
         # A node that has not booted yet will be incarnation 0 when the message lands (nodes
         # started at the same moment can talk); one that is down stays unreachable until the

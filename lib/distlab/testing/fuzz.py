@@ -144,7 +144,8 @@ def run_case(case: FuzzCase, *, settle_ms: int = 120_000, impl: Impl | None = No
 
     ``impl`` swaps in other decision functions (a learner's, or a deliberately broken one).
     """
-    network = LinkConfig(latency=Uniform(1, 10), drop=case.drop, duplicate=case.duplicate)
+    # ZooKeeper talks over TCP: a lost packet is a broken connection both ends notice.
+    network = LinkConfig(latency=Uniform(1, 10), drop=case.drop, duplicate=case.duplicate, on_drop="reset")
     ensemble = Ensemble(case.servers, case.observers, seed=case.seed, network=network, impl=impl)
     world = ensemble.world
     names = [ensemble.client(connect=False, timeout_ms=4000).name for _ in range(case.clients)]

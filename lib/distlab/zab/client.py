@@ -28,7 +28,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from distlab.sansio import Deliver, Effects, Start, Timer, UsageError
+from distlab.sansio import Deliver, Disconnected, Effects, Start, Timer, UsageError
 from distlab.zab.clientproto import (
     ClientPing,
     ClientReply,
@@ -108,6 +108,12 @@ class ZooKeeperClient:
                 self._on_message(event.src, event.msg)
             elif type(event) is Timer:
                 self._on_timer(event.name)
+            elif type(event) is Disconnected:
+                if event.peer == self.server and self.state is ClientState.CONNECTED:
+                    self._disconnect("the connection broke")
+                elif event.peer == self.server and self.state is ClientState.CONNECTING:
+                    self.fx.cancel_timer(self.CONNECT_TIMER)
+                    self._disconnect("the connection attempt failed")
             elif type(event) is Start:
                 if event.incarnation > 0:
                     raise UsageError("a client process does not survive a crash; make a new client")

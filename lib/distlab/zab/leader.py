@@ -154,6 +154,11 @@ class Leader:
                 for session in msg.touched_sessions:
                     self.tracker.touch(session, self.peer.now)
 
+    def on_disconnected(self, sid: int) -> None:
+        """The learner's connection broke: its handler dies (``LearnerHandler.run`` ends)."""
+        if self.learners.pop(sid, None) is not None:
+            self.peer.note(f"leader {self.sid}: connection to learner {sid} broke; handler dropped")
+
     # ------------------------------------------------------------------ discovery --------
     def _on_learner_info(self, src: int, msg: FollowerInfo | ObserverInfo) -> None:
         observer = type(msg) is ObserverInfo

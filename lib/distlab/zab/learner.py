@@ -106,6 +106,11 @@ class Learner:
             else:
                 peer.set_timer(self.WATCHDOG_TIMER, tick)
 
+    def on_disconnected(self, sid: int) -> None:
+        """Losing the connection to the leader ends following (``Follower.followLeader``)."""
+        if sid == self.leader:
+            self._give_up(f"connection to leader {sid} broke")
+
     # ------------------------------------------------------------------ packets ----------
     def on_packet(self, src: Any, msg: Any) -> None:
         if src != self.leader:
@@ -179,8 +184,12 @@ class Learner:
                 return
             self.committed.append(msg.zxid)
         elif kind is Inform:
-            self.not_logged.append(Proposal(msg.zxid, msg.txn, msg.cxid))
-            self.committed.append(msg.zxid)
+            last = self.not_logged[-1].zxid if self.not_logged else self.peer.last_logged_zxid
+            if msg.zxid <= last:
+                return  # a duplicate
+            if self._continuous(msg.zxid):
+                self.not_logged.append(Proposal(msg.zxid, msg.txn, msg.cxid))
+                self.committed.append(msg.zxid)
         elif kind is NewLeader and self.phase == "syncing":
             self._on_new_leader(msg)
         elif kind is UpToDate and self.phase == "newleader_acked":
@@ -273,6 +282,8 @@ class Learner:
             peer.apply_committed(pending[0])
         elif kind is Inform and self.observer:
             if msg.zxid <= peer.last_logged_zxid:
+                return
+            if not self._continuous(msg.zxid):
                 return
             p = Proposal(msg.zxid, msg.txn, msg.cxid)
             peer.log_append(p)

@@ -33,7 +33,7 @@ from collections import deque
 from dataclasses import replace
 from typing import Any
 
-from distlab.sansio import Deliver, Effects, Start, Timer, UsageError
+from distlab.sansio import Deliver, Disconnected, Effects, Start, Timer, UsageError
 from distlab.zab.clientproto import (
     ClientPing,
     ClientReply,
@@ -155,6 +155,8 @@ class QuorumPeer:
                 self._on_timer(event.name)
             elif type(event) is Start:
                 self._recover(event)
+            elif type(event) is Disconnected:
+                self._on_disconnected(event.peer)
             else:
                 raise UsageError(f"QuorumPeer cannot handle {event!r}")
         finally:
@@ -418,6 +420,20 @@ class QuorumPeer:
         elif self.role is not None:
             self.role.on_packet(src, msg)
         # Quorum packets that reach a LOOKING server belong to a role it no longer has: ignored.
+
+    def _on_disconnected(self, peer: Any) -> None:
+        """A connection broke (an IOException in ZooKeeper): to a server, or to a client."""
+        if peer in self.config.members:
+            # Election traffic reconnects by itself (QuorumCnxManager); roles decide.
+            if self.role is not None:
+                self.role.on_disconnected(peer)
+            return
+        # A client's connection: forget it; its session lives on until it expires.
+        for session in [s for s, client in self.connections.items() if client == peer]:
+            del self.connections[session]
+            self.tree.remove_watcher(session)
+        for key in [k for k, client in self.pending.items() if client == peer]:
+            del self.pending[key]
 
     def _current_vote_for_reply(self) -> Notification | None:
         if self.current_vote is None:
