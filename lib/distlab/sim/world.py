@@ -339,7 +339,7 @@ class World:
                     # The connection it was sent on belonged to an earlier incarnation.
                     self._emit(Dropped(now, src, dst, msg_id, msg, "receiver restarted"))
                 elif not external and self.network.partitioned and not self.network.is_up(src, dst):
-                    self._emit(Dropped(now, src, dst, msg_id, msg, "partition"))
+                    self._lose(src, dst, msg_id, msg, "partition", self.network.link(src, dst))
                 else:
                     if self.record:
                         self._records.append(_new_tuple(Delivered, (now, src, dst, msg_id, msg)))
@@ -507,6 +507,28 @@ class World:
             for text, data in effects.notes:
                 self._emit(Noted(self.now, node, text, data))
 
+    def _lose(self, src: NodeId, dst: NodeId, msg_id: int, msg: Any, reason: str, link: LinkConfig) -> None:
+        """A message is lost: silently (UDP-like links), or with its connection (TCP-like).
+
+        On an ``on_drop="reset"`` link the loss breaks the connection in both directions. The
+        sender is told at once; the receiver when the reset reaches it, after everything sent
+        before the loss (FIFO), so it never accepts a message from past the gap. A partition
+        resets such connections too: TCP would retransmit and finally time out, which
+        ZooKeeper's own timeouts turn into the same outcome, only later.
+        """
+        now = self.now
+        if link.on_drop != "reset":
+            self._emit(Dropped(now, src, dst, msg_id, msg, reason))
+            return
+        self._emit(Dropped(now, src, dst, msg_id, msg, f"{reason} (connection reset)"))
+        self._broken.add((src, dst))
+        self._broken.add((dst, src))
+        src_slot, dst_slot = self._slots[src], self._slots[dst]
+        self._push([now, 0, _RESET, src, dst, src_slot.incarnation])
+        at = max(now + link.latency.sample(self.rng), self._fifo_at.get((src, dst), 0))
+        self._fifo_at[(src, dst)] = at
+        self._push([at, 0, _RESET, dst, src, dst_slot.incarnation if dst_slot.booted else 0])
+
     def _write(self, slot: _Slot, writes: list) -> None:
         """Carry out durable writes (values are already private copies made by Effects)."""
         disk = slot.disk
@@ -536,7 +558,7 @@ class World:
             return
         network = self.network
         if network.partitioned and not network.is_up(src, dst):
-            self._emit(Dropped(now, src, dst, msg_id, msg, "partition"))
+            self._lose(src, dst, msg_id, msg, "partition", network.link(src, dst))
             return
         if self._broken and (src, dst) in self._broken:
             self._emit(Dropped(now, src, dst, msg_id, msg, "connection broken"))
@@ -545,19 +567,7 @@ class World:
         link = links.get((src, dst), network.default) if links else network.default
         rng = self.rng
         if link.drop and rng.random() < link.drop:
-            if link.on_drop == "reset":
-                # TCP: the lost segment breaks the connection in both directions. The sender
-                # notices at once; the receiver when the reset reaches it, after everything
-                # sent before the loss (FIFO), so it never sees a message from past the gap.
-                self._emit(Dropped(now, src, dst, msg_id, msg, "lost (connection reset)"))
-                self._broken.add((src, dst))
-                self._broken.add((dst, src))
-                self._push([now, 0, _RESET, src, dst, self._slots[src].incarnation])
-                at = max(now + link.latency.sample(rng), self._fifo_at.get((src, dst), 0))
-                self._fifo_at[(src, dst)] = at
-                self._push([at, 0, _RESET, dst, src, slot.incarnation if slot.booted else 0])
-            else:
-                self._emit(Dropped(now, src, dst, msg_id, msg, "lost"))
+            self._lose(src, dst, msg_id, msg, "lost", link)
             return
         # A node that has not booted yet will be incarnation 0 when the message lands (nodes
         # started at the same moment can talk); one that is down stays unreachable until the
