@@ -132,3 +132,52 @@ def test_latency_distributions_give_whole_non_negative_milliseconds(latency):
 def test_bad_network_configuration_is_refused(make, message):
     with pytest.raises(UsageError, match=message):
         make()
+
+
+def test_a_lost_message_on_a_reset_link_breaks_the_connection_for_both_ends():
+    """on_drop="reset" models TCP: the loss is a broken connection, and both ends learn it."""
+    from distlab.sansio import Disconnected, Effects
+
+    class Talker:
+        def __init__(self, node):
+            self.node = node
+            self.events = []
+
+        def step(self, event):
+            fx = Effects()
+            if isinstance(event, Disconnected):
+                self.events.append((event.now, "reset", event.peer))
+            elif hasattr(event, "msg"):
+                self.events.append((event.now, "got", event.msg))
+            return fx
+
+    world = World(seed=0, network=LinkConfig(latency=Fixed(5), on_drop="reset"))
+    world.add_node(1, Talker)
+    world.add_node(2, Talker)
+    world.run(1)
+    world._send(1, 2, "before")
+    world.configure_link(1, 2, drop=1.0)
+    world._send(1, 2, "lost")
+    world.configure_link(1, 2, drop=0.0)
+    world._send(1, 2, "after the gap")  # same broken connection: lost with it
+    world.run(50)
+    assert world.process(1).events == [(1, "reset", 2)]
+    # The receiver gets everything sent before the loss, then the reset, never past the gap.
+    assert world.process(2).events == [(6, "got", "before"), (6, "reset", 1)]
+    reasons = [r.reason for r in world.trace.of_kind("drop")]
+    assert reasons == ["lost (connection reset)", "connection broken"]
+    world._send(1, 2, "new connection")
+    world.run(100)
+    assert world.process(2).events[-1] == (55, "got", "new connection")
+
+
+def test_silent_links_lose_without_telling_anyone():
+    world = World(seed=0, network=LinkConfig(drop=1.0))
+    recorders(world, [(1, [(2, "x")], []), (2, [], [])])
+    world.run(20)
+    assert world.trace.of_kind("reset") == []
+
+
+def test_on_drop_must_be_silent_or_reset():
+    with pytest.raises(UsageError, match="on_drop must be 'silent' or 'reset'"):
+        LinkConfig(on_drop="maybe")

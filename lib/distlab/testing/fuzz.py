@@ -294,14 +294,14 @@ def _check_linearizable(trace) -> list[Violation]:
 
 
 # -------------------------------------------------------------------- shrinking ----------
-def shrink(case: FuzzCase, invariant: str, max_runs: int = 60) -> FuzzCase:
+def shrink(case: FuzzCase, invariant: str, max_runs: int = 60, impl: Impl | None = None) -> FuzzCase:
     """A smaller case that still breaks ``invariant``: drop faults one by one, then noise."""
     runs = 0
 
     def still_fails(candidate: FuzzCase) -> bool:
         nonlocal runs
         runs += 1
-        result, _ = run_case(candidate)
+        result, _ = run_case(candidate, impl=impl)
         return any(v.invariant == invariant for v in result.violations)
 
     changed = True

@@ -234,8 +234,10 @@ class Learner:
         if msg.zxid != make_zxid(self.new_epoch, 0):
             self._give_up(f"NEWLEADER {format_zxid(msg.zxid)} does not match epoch {self.new_epoch}")
             return
-        # The order is the point (ZOOKEEPER-3911/4646/4643): txns durable and applied, then the
-        # epoch, then the ACK. Effects carry writes out before sends, so the ACK leaves last.
+        # The order is the point (ZOOKEEPER-3911/4646/4643): snapshot and txns durable and
+        # applied, then the epoch, then the ACK. Effects carry writes out before sends, so the
+        # ACK leaves last.
+        peer.commit_snapshot()
         self._log_and_apply_committed()
         peer.persist_current_epoch(self.new_epoch)
         self.phase = "newleader_acked"

@@ -133,6 +133,7 @@ class QuorumPeer:
         self.tree = DataTree()
         self.log: list[Proposal] = []
         self.snapshot: tuple[int, bytes] | None = None  # volatile copy of the durable one
+        self.pending_snapshot: tuple[int, bytes] | None = None  # received by SNAP, not yet on disk
         self.txns_since_snapshot = 0
         self.committed_log: deque[Proposal] = deque(maxlen=config.committed_log_size)
         self.accepted_epoch = 0
@@ -180,6 +181,9 @@ class QuorumPeer:
     @property
     def last_logged_zxid(self) -> int:
         """``getLastLoggedZxid``: the newest zxid in the log (or the snapshot / tree)."""
+        if self.pending_snapshot is not None:
+            # Mid-SNAP: the leader's database replaces ours, old log included.
+            return max(self.pending_snapshot[0], self.tree.last_processed_zxid)
         last = self.log[-1].zxid if self.log else 0
         return max(last, self.snapshot_zxid, self.tree.last_processed_zxid)
 
@@ -246,14 +250,27 @@ class QuorumPeer:
                   last_processed=self.tree.last_processed_zxid)
 
     def load_snapshot(self, zxid: int, snapshot: bytes) -> None:
-        """A SNAP from the leader replaces the whole database (the old log is gone)."""
-        self.fx.persist("snapshot", (zxid, snapshot))
-        self.fx.persist("log", [])
-        self.log = []
-        self.snapshot = (zxid, snapshot)
-        self._reload()
+        """A SNAP from the leader replaces the in-memory database; the disk is untouched.
+
+        ZooKeeper writes the snapshot only at NEWLEADER (:meth:`commit_snapshot`). Persisting
+        it earlier could leave a disk whose last zxid is in an epoch newer than its
+        currentEpoch, which ``loadDataBase`` refuses at the next start.
+        """
+        self.pending_snapshot = (zxid, snapshot)
+        self.tree = DataTree.restore(snapshot)
+        self.committed_log = deque(maxlen=self.config.committed_log_size)
+        self.txns_since_snapshot = 0
         self.note(f"{self.sid} loaded the leader's snapshot at {format_zxid(zxid)}", zab="reloaded",
                   last_processed=self.tree.last_processed_zxid)
+
+    def commit_snapshot(self) -> None:
+        """At NEWLEADER: the snapshot received with SNAP becomes durable; the old log goes."""
+        if self.pending_snapshot is None:
+            return
+        self.snapshot, self.pending_snapshot = self.pending_snapshot, None
+        self.fx.persist("snapshot", self.snapshot)
+        self.fx.persist("log", [])
+        self.log = []
 
     def _reload(self) -> None:
         """Rebuild the tree from the last snapshot and the log, as a restart would."""
@@ -350,6 +367,11 @@ class QuorumPeer:
             self.role.stop()
             self.role = None
         self._drop_clients()
+        if self.pending_snapshot is not None:
+            # An interrupted SNAP sync: forget the half-installed database and reload what
+            # the disk holds (ZOOKEEPER-3642).
+            self.pending_snapshot = None
+            self._reload()
         # Logged txns join the tree before voting (fastForwardDataBase, ZooKeeper 3.5+).
         self._fast_forward()
         self._set_state(LOOKING)
