@@ -4,7 +4,9 @@
     distlab bench tree     ZooKeeper data tree operations per second (JSON last line)
     distlab bench zab      elections and commits per wall second; 300 fuzz schedules timed
     distlab bench locks    lock acquire+release cycles per second, ours beside the peer libraries
+    distlab bench viz      milliseconds per rendered frame, size of an exported replay
     distlab fuzz zab       random fault schedules with client load, every property checked
+    distlab replay election|sync|broadcast ...   a run as one self-contained HTML file
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ BENCHMARKS = {
     "tree": ("distlab.bench.tree", "znode create/get/set/delete operations per second"),
     "zab": ("distlab.bench.zab", "elections and commits per wall second, fuzz schedules timed"),
     "locks": ("distlab.bench.locks", "lock cycles per second, ours and the peer libraries"),
+    "viz": ("distlab.bench.viz", "milliseconds per rendered frame, exported HTML size"),
 }
+REPLAYS = ("election", "sync", "broadcast")
 # Each fuzz target is a module with main(argv) -> exit code.
 FUZZERS = {
     "zab": ("distlab.testing.fuzz_cli", "random fault schedules on a simulated ensemble"),
@@ -56,11 +60,23 @@ def build_parser() -> argparse.ArgumentParser:
     fuzz.add_argument("name", choices=sorted(FUZZERS), help="; ".join(
         f"{name}: {text}" for name, (_, text) in sorted(FUZZERS.items())))
     fuzz.add_argument("options", nargs=argparse.REMAINDER, help="passed to the fuzzer")
+
+    replay = commands.add_parser(
+        "replay",
+        help="export a simulated run as one self-contained HTML step-through",
+        description="Replay a run and export it (e.g. `distlab replay election --servers 5 "
+        "--seed 7 --out run.html`; `distlab replay election --help` for options).",
+    )
+    replay.add_argument("kind", choices=REPLAYS, help="which protocol phase to show")
+    replay.add_argument("options", nargs=argparse.REMAINDER, help="passed to the replay")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "replay":
+        module = importlib.import_module("distlab.viz.replay")
+        return module.main([args.kind, *args.options])
     if args.command in ("bench", "fuzz"):
         table = BENCHMARKS if args.command == "bench" else FUZZERS
         module = importlib.import_module(table[args.name][0])
