@@ -56,6 +56,9 @@ class Ensemble:
         observer_ids = tuple(range(servers + 1, servers + observers + 1))
         self.config = EnsembleConfig(voters=voters, observers=observer_ids, **config)
         self.impl = impl or Impl()
+        if network is None:
+            # ZooKeeper talks over TCP: a lost packet is a broken connection, never a silent gap.
+            network = LinkConfig(on_drop="reset")
         self.world = World(seed=seed, network=network, record=record)
         durable = durable or {}
         unknown = set(durable) - set(self.config.members)

@@ -87,6 +87,7 @@ class ZooKeeperClient:
         self.server: int | None = None
         self.last_zxid_seen = 0
         self.last_heard = 0
+        self.last_ping = 0
         self.next_server = 0
         self.attempt = 0  # connection attempts so far; answers to older ones are ignored
         self.outbox: list[ApiCall] = []  # calls waiting for a connection
@@ -175,7 +176,7 @@ class ZooKeeperClient:
             self._connect()
         elif name == self.PING_TIMER and self.state is ClientState.CONNECTED:
             read_timeout = self.timeout_ms * 2 // 3  # ClientCnxn's readTimeout
-            if self.now - self.last_heard > read_timeout:
+            if self.now - self.last_heard >= read_timeout:
                 self._disconnect(f"no answer for {self.now - self.last_heard} ms")
                 return
             oldest = min((self.sent_at[xid] for xid in self.in_flight), default=self.now)
@@ -184,8 +185,14 @@ class ZooKeeperClient:
                 # treat the connection as broken, as a socket timeout would.
                 self._disconnect(f"request unanswered for {self.now - oldest} ms")
                 return
-            self.fx.send(self.server, ClientPing(self.session_id))
-            self.fx.set_timer(self.PING_TIMER, max(1, self.timeout_ms // 3))
+            if self.now - self.last_ping >= self.timeout_ms // 3:  # ping when idle that long
+                self.last_ping = self.now
+                self.fx.send(self.server, ClientPing(self.session_id))
+            self.fx.set_timer(self.PING_TIMER, self._check_interval())
+
+    def _check_interval(self) -> int:
+        """How often the connection is checked: often enough to notice at 2/3 of the timeout."""
+        return max(1, self.timeout_ms // 12)
 
     # ------------------------------------------------------------------ messages --------
     def _on_message(self, src: Any, msg: Any) -> None:
@@ -231,14 +238,18 @@ class ZooKeeperClient:
                              f"not 0x{self.session_id:x}")
         self.session_id = msg.session_id
         self.timeout_ms = msg.timeout_ms
+        # Watches are re-armed relative to what this client saw *before* reconnecting; the new
+        # server's zxid would hide the changes made while we were away.
+        seen_before = self.last_zxid_seen
         self.last_zxid_seen = max(self.last_zxid_seen, msg.zxid)
+        self.last_ping = self.now
         self._set_state(ClientState.CONNECTED)
         if self.data_watches or self.exist_watches or self.child_watches:
             self.fx.send(self.server, SetWatches(
-                self.session_id, self.last_zxid_seen, tuple(sorted(self.data_watches)),
+                self.session_id, seen_before, tuple(sorted(self.data_watches)),
                 tuple(sorted(self.exist_watches)), tuple(sorted(self.child_watches))))
             # The server re-arms or fires them; fired ones come back as notifications.
-        self.fx.set_timer(self.PING_TIMER, max(1, self.timeout_ms // 3))
+        self.fx.set_timer(self.PING_TIMER, self._check_interval())
         outbox, self.outbox = self.outbox, []
         for call in outbox:
             self._send_call(call)

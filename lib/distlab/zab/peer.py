@@ -142,6 +142,9 @@ class QuorumPeer:
         self.connections: dict[int, Any] = {}  # session id -> client node
         self.pending: dict[tuple[int, int], Any] = {}  # (session, cxid) -> client awaiting a reply
         self.connect_attempts: dict[int, int] = {}  # new session -> the Connect.attempt to answer
+        # Requests held back to keep one session's replies in order (CommitProcessor): a read
+        # waits for that session's earlier writes, and everything after it waits too.
+        self.held: dict[int, list[tuple[Any, ClientRequest]]] = {}
         self.touched: set[int] = set()  # sessions touched since the last PING to the leader
         self.next_session_id = 0
 
@@ -324,6 +327,11 @@ class QuorumPeer:
         client = self.pending.pop((txn.session_id, proposal.cxid), None)
         if client is None:
             return
+        self._reply_write(client, proposal, result)
+        self._release(txn.session_id)
+
+    def _reply_write(self, client: Any, proposal: Proposal, result: Any) -> None:
+        txn = proposal.txn
         zxid = proposal.zxid
         if isinstance(txn, CreateSessionTxn) and proposal.cxid == CONNECT_XID:
             self.connections[txn.session_id] = client
@@ -456,6 +464,8 @@ class QuorumPeer:
             self.tree.remove_watcher(session)
         for key in [k for k, client in self.pending.items() if client == peer]:
             del self.pending[key]
+        for session in [s for s, held in self.held.items() if held and held[0][0] == peer]:
+            del self.held[session]
 
     def _current_vote_for_reply(self) -> Notification | None:
         if self.current_vote is None:
@@ -489,6 +499,11 @@ class QuorumPeer:
             client = self.connections[session]
             if client not in notified:
                 self.send(client, ConnectionClosed(f"server {self.sid} stopped serving"))
+        for session, held in sorted(self.held.items()):
+            for client, msg in held:
+                self.send(client, ClientReply(msg.xid, self.tree.last_processed_zxid, None,
+                                              Code.CONNECTIONLOSS, "ConnectionLoss: outcome unknown"))
+        self.held.clear()
         self.pending.clear()
         self.connect_attempts.clear()
         self.connections.clear()
@@ -559,7 +574,30 @@ class QuorumPeer:
         self.touched.add(session)
         self.role.touch(session)
 
+    def _has_pending(self, session: int) -> bool:
+        return any(key[0] == session for key in self.pending)
+
     def _on_client_request(self, src: Any, msg: ClientRequest) -> None:
+        """Serve or forward a request, never answering one before an earlier one of its session."""
+        session = msg.session_id
+        held = self.held.get(session)
+        if held or (type(msg.op) in (GetData, Exists, GetChildren) and self._has_pending(session)):
+            self.held.setdefault(session, []).append((src, msg))
+            return
+        self._serve(src, msg)
+
+    def _release(self, session: int) -> None:
+        """A request of ``session`` finished: serve what it held back, in order."""
+        held = self.held.get(session)
+        while held:
+            src, msg = held[0]
+            if type(msg.op) in (GetData, Exists, GetChildren) and self._has_pending(session):
+                return
+            held.pop(0)
+            self._serve(src, msg)
+        self.held.pop(session, None)
+
+    def _serve(self, src: Any, msg: ClientRequest) -> None:
         op, session, xid = msg.op, msg.session_id, msg.xid
         zxid = self.tree.last_processed_zxid
         if type(op) in (GetData, Exists, GetChildren):
@@ -593,6 +631,7 @@ class QuorumPeer:
         client = self.pending.pop((session, xid), None)
         if client is not None:
             self.send(client, ClientReply(xid, self.tree.last_processed_zxid, "synced"))
+            self._release(session)
 
     def _set_watches(self, src: Any, msg: SetWatches) -> None:
         """``DataTree.setWatches``: re-arm watches; fire at once what changed since ``relative_zxid``."""
