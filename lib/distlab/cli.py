@@ -7,6 +7,8 @@
     distlab bench viz      milliseconds per rendered frame, size of an exported replay
     distlab fuzz zab       random fault schedules with client load, every property checked
     distlab replay election|sync|broadcast ...   a run as one self-contained HTML file
+    distlab grade PATH [--lab N] [--format table|json|gradescope|junit] [--out DIR] [--jobs N]
+    distlab labs build [--check]                  generate labs/ from solutions/
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ BENCHMARKS = {
     "zab": ("distlab.bench.zab", "elections and commits per wall second, fuzz schedules timed"),
     "locks": ("distlab.bench.locks", "lock cycles per second, ours and the peer libraries"),
     "viz": ("distlab.bench.viz", "milliseconds per rendered frame, exported HTML size"),
+    "grade": ("distlab.bench.grade", "seconds to grade one solution per lab, and a batch of 30"),
 }
 REPLAYS = ("election", "sync", "broadcast")
 # Each fuzz target is a module with main(argv) -> exit code.
@@ -69,11 +72,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("kind", choices=REPLAYS, help="which protocol phase to show")
     replay.add_argument("options", nargs=argparse.REMAINDER, help="passed to the replay")
+
+    grade = commands.add_parser("grade", help="grade a lab notebook or a folder of submissions",
+                                add_help=False)
+    grade.add_argument("options", nargs=argparse.REMAINDER, help="see `distlab grade --help`")
+    labs = commands.add_parser("labs", help="`labs build [--check]`: generate labs/ from solutions/",
+                               add_help=False)
+    labs.add_argument("options", nargs=argparse.REMAINDER, help="see `distlab labs --help`")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "grade":
+        from distlab.grading.cli import grade_main
+
+        return grade_main(args.options)
+    if args.command == "labs":
+        from distlab.grading.cli import labs_main
+
+        return labs_main(args.options)
     if args.command == "replay":
         module = importlib.import_module("distlab.viz.replay")
         return module.main([args.kind, *args.options])

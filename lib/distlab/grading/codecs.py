@@ -1,0 +1,143 @@
+"""Plain data across the sandbox boundary: a tagged JSON encoding for distlab's values.
+
+Only plain data crosses between the grader and a learner's process. Values are encoded as
+JSON with small tags for what JSON lacks (tuples, sets, bytes, dicts with non-string keys,
+enums, dataclasses and named tuples). Decoding rebuilds only classes on an explicit allow
+list, through their constructors, so every value is validated again on the grader's side:
+a learner's process can answer wrongly, but it cannot hand the grader an object that
+pretends to be something else (the "evil ``__eq__``" trick does not cross a JSON pipe).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import importlib
+from typing import Any
+
+__all__ = ["encode", "decode", "CodecError", "ALLOWED"]
+
+
+class CodecError(ValueError):
+    """A value that cannot be encoded, or data that does not decode to an allowed value."""
+
+
+# "module:Class" for every class that may cross the boundary.
+ALLOWED = (
+    "distlab.zab.election:Vote",
+    "distlab.zab.election:ElectionState",
+    "distlab.zab.election:ElectionStep",
+    "distlab.zab.messages:Notification",
+    "distlab.zab.messages:ServerState",
+    "distlab.zab.messages:Proposal",
+    "distlab.zab.messages:Diff",
+    "distlab.zab.messages:Trunc",
+    "distlab.zab.messages:ProposalPacket",
+    "distlab.zab.messages:Commit",
+    "distlab.zab.sync:LeaderHistory",
+    "distlab.zab.sync:SyncPlan",
+    "distlab.zab.sync:SyncMode",
+    "distlab.zk.stat:CreateMode",
+    "distlab.zk.watches:EventType",
+    "distlab.sansio:Start",
+    "distlab.sansio:Deliver",
+    "distlab.sansio:Timer",
+    "distlab.sansio:Disconnected",
+)
+_CLASSES: dict[str, type] = {}
+
+
+def _classes() -> dict[str, type]:
+    if not _CLASSES:
+        for spec in ALLOWED:
+            module, name = spec.split(":")
+            _CLASSES[name] = getattr(importlib.import_module(module), name)
+    return _CLASSES
+
+
+def encode(value: Any) -> Any:
+    """A JSON-ready form of ``value`` (raises CodecError for anything not allowed)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return {"$b": bytes(value).hex()}
+    if isinstance(value, enum.Enum):
+        name = type(value).__name__
+        if _classes().get(name) is not type(value):
+            raise CodecError(f"enum {name} may not cross the sandbox boundary")
+        return {"$e": name, "v": value.name}
+    if isinstance(value, list):
+        return [encode(v) for v in value]
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return {"$tuple": [encode(v) for v in value]}
+    if isinstance(value, (set, frozenset)):
+        return {"$set": sorted((encode(v) for v in value), key=repr), "frozen": isinstance(value, frozenset)}
+    if isinstance(value, dict) or (hasattr(value, "keys") and hasattr(value, "items") and not dataclasses.is_dataclass(value)):
+        return {"$dict": [[encode(k), encode(v)] for k, v in value.items()]}
+    name = type(value).__name__
+    cls = _classes().get(name)
+    if cls is not type(value):
+        raise CodecError(f"a {name} may not cross the sandbox boundary")
+    if dataclasses.is_dataclass(value):
+        fields = {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
+        return {"$t": name, "f": fields}
+    if hasattr(value, "_fields"):
+        fields = {f: encode(getattr(value, f)) for f in value._fields if f != "rng"}
+        return {"$t": name, "f": fields}
+    raise CodecError(f"a {name} may not cross the sandbox boundary")
+
+
+def decode(data: Any) -> Any:
+    """Rebuild a value from :func:`encode`'s form; only allowed classes, built normally."""
+    if data is None or isinstance(data, (bool, int, float, str)):
+        return data
+    if isinstance(data, list):
+        return [decode(v) for v in data]
+    if not isinstance(data, dict):
+        raise CodecError(f"cannot decode {type(data).__name__}")
+    if "$b" in data:
+        return bytes.fromhex(_str(data["$b"]))
+    if "$tuple" in data:
+        return tuple(decode(v) for v in _list(data["$tuple"]))
+    if "$set" in data:
+        items = [decode(v) for v in _list(data["$set"])]
+        return frozenset(items) if data.get("frozen") else set(items)
+    if "$dict" in data:
+        return {decode(k): decode(v) for k, v in _list(data["$dict"])}
+    if "$e" in data:
+        cls = _classes().get(_str(data["$e"]))
+        if cls is None or not issubclass(cls, enum.Enum):
+            raise CodecError(f"unknown enum {data['$e']!r}")
+        try:
+            return cls[_str(data["v"])]
+        except KeyError:
+            raise CodecError(f"{data['$e']} has no member {data['v']!r}") from None
+    if "$t" in data:
+        cls = _classes().get(_str(data["$t"]))
+        if cls is None:
+            raise CodecError(f"a {data['$t']!r} may not cross the sandbox boundary")
+        fields = data.get("f")
+        if not isinstance(fields, dict):
+            raise CodecError(f"{data['$t']}: fields missing")
+        kwargs = {str(k): decode(v) for k, v in fields.items()}
+        if cls.__name__ == "Start":
+            import random
+
+            kwargs["rng"] = random.Random(kwargs.pop("seed", 0))
+        try:
+            return cls(**kwargs)
+        except Exception as error:  # the class's own validation
+            raise CodecError(f"{data['$t']}: {type(error).__name__}: {error}") from None
+    raise CodecError(f"cannot decode {sorted(data)}")
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise CodecError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _list(value: Any) -> list:
+    if not isinstance(value, list):
+        raise CodecError(f"expected a list, got {type(value).__name__}")
+    return value

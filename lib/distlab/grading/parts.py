@@ -1,0 +1,129 @@
+"""Graded parts: what each lab part checks, as one function of (learner's code, seed).
+
+A :class:`Part` names the function (or class) a graded cell must define, its points, and a
+``check(fn, seed) -> Outcome``. The *same* check runs for the public seeds (in the
+learner's notebook, through :func:`distlab.grading.check`) and for the hidden ones (in the
+grader, with ``fn`` a proxy into the sandbox): hidden tests hide **seeds**, never rules.
+
+Every check tests a property on cases drawn from its seed, and where the seam plugs into a
+protocol it also runs the learner's code inside the simulator (an election with their vote
+order, a fuzzed ensemble with their quorum rule ...), so a subtle bug is caught, not just a
+wrong return value. A failure says which property broke, on what input, what ZooKeeper's
+rule expects, and how to replay it.
+
+The registry :data:`LABS` is filled by the ``lab*`` modules of this package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+__all__ = ["Outcome", "Part", "Lab", "LABS", "register", "hidden_seeds", "PUBLIC_SEEDS", "secret"]
+
+PUBLIC_SEEDS = (1, 2, 3)
+HIDDEN_PER_PART = 7
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One seed's verdict: True (passed), False (a property broke) or None (undecided)."""
+
+    passed: bool | None
+    message: str = ""
+    excerpt: str = ""  # a short trace excerpt or the failing case, for people
+
+    @classmethod
+    def ok(cls, message: str = "") -> "Outcome":
+        return cls(True, message)
+
+    @classmethod
+    def fail(cls, message: str, excerpt: str = "") -> "Outcome":
+        return cls(False, message, excerpt)
+
+
+@dataclass(frozen=True)
+class Part:
+    lab: int
+    name: str  # the part id, also the name of the function/class the graded cell defines
+    title: str
+    points: float
+    property: str  # the rule checked, in words (shown with every failure)
+    check: Callable[[Any, int], Outcome]
+    kind: str = "function"  # or "class" (a sans-I/O process the grader steps)
+    # Trailing arguments that are functions (seams passed in); the sandbox passes the
+    # reference versions of these by name instead, so one part's bug does not cascade.
+    refs: tuple[str, ...] = ()
+
+    @property
+    def function(self) -> str:
+        return self.name
+
+
+@dataclass
+class Lab:
+    number: int
+    title: str
+    notebook: str  # file name in solutions/ and labs/
+    parts: dict[str, Part] = field(default_factory=dict)
+
+    @property
+    def points(self) -> float:
+        return sum(p.points for p in self.parts.values())
+
+
+LABS: dict[int, Lab] = {}
+
+
+def register(lab: int, title: str, notebook: str, *parts: Part) -> Lab:
+    entry = LABS.setdefault(lab, Lab(lab, title, notebook))
+    for part in parts:
+        if part.name in entry.parts:
+            raise ValueError(f"lab {lab} already has a part {part.name!r}")
+        entry.parts[part.name] = part
+    return entry
+
+
+def secret() -> tuple[str, bool]:
+    """The instructor's secret that hidden seeds derive from, and whether one was set.
+
+    ``DISTLAB_GRADER_SECRET`` or the file named by ``DISTLAB_GRADER_SECRET_FILE`` (keep it
+    readable by the grader only: submissions run as another user and cannot read it). Without
+    one, a built-in value is used and the report says the hidden seeds are not secret.
+    """
+    value = os.environ.get("DISTLAB_GRADER_SECRET")
+    if value:
+        return value, True
+    path = os.environ.get("DISTLAB_GRADER_SECRET_FILE")
+    if path:
+        try:
+            return Path(path).read_text().strip(), True
+        except OSError as error:
+            raise SystemExit(f"distlab grade: cannot read DISTLAB_GRADER_SECRET_FILE {path}: {error.strerror}")
+    return "distlab-default-not-secret", False
+
+
+def hidden_seeds(lab: int, part: str, count: int = HIDDEN_PER_PART) -> tuple[int, ...]:
+    """Seeds only the grader knows (derived from the secret; never the public ones)."""
+    key, _ = secret()
+    seeds = []
+    for n in range(count):
+        digest = hashlib.sha256(f"{key}/{lab}/{part}/{n}".encode()).digest()
+        seeds.append(1000 + int.from_bytes(digest[:4], "big") % 1_000_000)
+    return tuple(seeds)
+
+
+def load_all() -> dict[int, Lab]:
+    """Import every lab module so :data:`LABS` is complete."""
+    from distlab.grading import lab5  # noqa: F401
+
+    for name in ("lab0", "lab3", "lab6", "lab7", "lab1", "lab2", "lab4", "lab8", "lab9"):
+        try:
+            __import__(f"distlab.grading.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"distlab.grading.{name}":
+                raise
+    return LABS

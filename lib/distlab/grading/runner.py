@@ -1,0 +1,279 @@
+"""Grading one submission, or a folder of them.
+
+For each graded part of the submission's lab:
+
+1. the submission's setup cells and its graded cells are read from the notebook (by cell
+   metadata, never by position; the file is only read, never written);
+2. a fresh sandboxed worker (:mod:`distlab.grading.sandbox`) loads that code;
+3. the part's check runs in *this* process for every seed — public and hidden — calling the
+   learner's function through the sandbox for each decision; the simulator, the checkers
+   and the verdicts all live here;
+4. the worker is stopped; then, and only then, the points are computed from this process's
+   own records.
+
+A part's score is its points times the fraction of seeds that passed; an undecided seed
+(a checker out of budget) counts as failed. One broken submission never stops a batch.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from distlab.grading.notebook import NotebookError, graded_cells, lab_number, read_notebook, setup_code
+from distlab.grading.parts import LABS, PUBLIC_SEEDS, Outcome, Part, hidden_seeds, load_all
+from distlab.grading.sandbox import GraderError, LearnerError, Limits, Sandbox
+
+__all__ = ["SeedResult", "PartResult", "SubmissionResult", "grade_notebook", "grade_path", "find_submissions"]
+
+
+@dataclass
+class SeedResult:
+    seed: int
+    hidden: bool
+    outcome: Outcome
+
+
+@dataclass
+class PartResult:
+    part: str
+    title: str
+    max_points: float
+    points: float
+    seeds: list[SeedResult] = field(default_factory=list)
+    message: str = ""  # why the part could not run at all, if so
+    rule: str = ""  # the property checked, in words
+
+    @property
+    def passed(self) -> int:
+        return sum(1 for s in self.seeds if s.outcome.passed is True)
+
+    def first_failure(self) -> SeedResult | None:
+        return next((s for s in self.seeds if s.outcome.passed is not True), None)
+
+
+@dataclass
+class SubmissionResult:
+    student: str
+    path: str
+    lab: int | None
+    parts: list[PartResult] = field(default_factory=list)
+    error: str = ""
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return round(sum(p.points for p in self.parts), 2)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(p.max_points for p in self.parts), 2) if self.parts else (
+            LABS[self.lab].points if self.lab in LABS else 0.0)
+
+
+def _proxy(sandbox: Sandbox, part: Part) -> Any:
+    """The learner's function or class, as the part's check will call it."""
+    if part.kind == "class":
+        return RemoteClass(sandbox, part.function)
+    refs = part.refs
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        # Seams passed in as arguments stay here; the worker passes its reference versions.
+        data = tuple(a for a in args if not callable(a))
+        return sandbox.call(part.function, *data, with_refs=refs)
+
+    call.__name__ = part.function
+    return call
+
+
+class RemoteClass:
+    """Builds learner objects in the sandbox; each one steps there (a sans-I/O process)."""
+
+    def __init__(self, sandbox: Sandbox, name: str) -> None:
+        self.sandbox, self.name = sandbox, name
+
+    def __call__(self, *args: Any) -> "RemoteObject":
+        return RemoteObject(self.sandbox, self.sandbox.new(self.name, *args))
+
+
+class RemoteObject:
+    def __init__(self, sandbox: Sandbox, handle: int) -> None:
+        self.sandbox, self.handle = sandbox, handle
+
+    def step(self, event: Any):
+        from distlab.sansio import Effects
+
+        data = self.sandbox.step(self.handle, event)
+        if data is None:
+            return None
+        fx = Effects()
+        for name in Effects._FIELDS:
+            value = data.get(name) if isinstance(data, dict) else None
+            if value is not None:
+                setattr(fx, name, list(value) if name != "state" else value)
+        return fx
+
+
+def run_part(part: Part, fn: Any, seeds: list[tuple[int, bool]],
+             budget_s: float = 120.0) -> list[SeedResult]:
+    """Run ``part.check`` on each seed; a learner failure fails that seed (and the rest)."""
+    results = []
+    started = time.monotonic()
+    for seed, hidden in seeds:
+        if time.monotonic() - started > budget_s:
+            results.append(SeedResult(seed, hidden, Outcome(None, f"the part's time budget of {budget_s:g} s ran out")))
+            continue
+        try:
+            outcome = part.check(fn, seed)
+        except LearnerError as error:
+            detail = "" if error.kind == "NotImplementedError" else error.detail
+            outcome = Outcome.fail(_learner_message(error), detail)
+        except NotImplementedError as error:
+            outcome = Outcome.fail(f"not implemented yet: {error}")
+        except RecursionError:
+            outcome = Outcome.fail("the code recursed too deeply")
+        except Exception as error:  # the learner's function raised in-kernel (self-study)
+            outcome = Outcome.fail(f"your code raised {type(error).__name__}: {error}")
+        if not isinstance(outcome, Outcome):
+            raise TypeError(f"check of part {part.name} returned {outcome!r}")
+        results.append(SeedResult(seed, hidden, outcome))
+    return results
+
+
+def _learner_message(error: LearnerError) -> str:
+    if error.kind == "NotImplementedError":
+        return f"not implemented yet ({error.message.split(': ', 1)[-1]})"
+    if error.kind == "timeout":
+        return f"your code did not answer: {error.message}"
+    if error.kind in ("died", "dead"):
+        return f"your code stopped the grader's worker: {error.message}"
+    if error.kind == "MemoryError":
+        return "your code ran out of memory (the limit is there to stop runaway allocations)"
+    if error.kind == "SystemExit":
+        return "your code called sys.exit(); a graded function must return instead"
+    return f"your code raised {error.message}"
+
+
+def grade_notebook(path: str | Path, lab: int | None = None, student: str | None = None,
+                   limits: Limits | None = None, only_part: str | None = None,
+                   only_seed: int | None = None) -> SubmissionResult:
+    """Grade one notebook. Never raises for a bad submission: the result says what was wrong."""
+    load_all()
+    path = Path(path)
+    started = time.monotonic()
+    result = SubmissionResult(student or path.stem, str(path), lab)
+    try:
+        notebook = read_notebook(path)
+    except NotebookError as error:
+        result.error = str(error)
+        result.lab = lab
+        _zero_parts(result)
+        return result
+    detected = lab_number(notebook)
+    result.lab = lab if lab is not None else detected
+    if result.lab not in LABS:
+        result.error = (f"cannot tell which lab this is: the notebook's metadata says {detected!r}; "
+                        f"pass --lab (known labs: {sorted(LABS)})")
+        result.lab = None
+        return result
+    cells = graded_cells(notebook)
+    setup = setup_code(notebook)
+    for part in LABS[result.lab].parts.values():
+        if only_part and part.name != only_part:
+            continue
+        seeds = [(s, False) for s in PUBLIC_SEEDS] + [(s, True) for s in hidden_seeds(result.lab, part.name)]
+        if only_seed is not None:
+            seeds = [(only_seed, only_seed not in PUBLIC_SEEDS)]
+        part_result = PartResult(part.name, part.title, part.points, 0.0, rule=part.property)
+        cell = cells.get(part.name)
+        if cell is None:
+            part_result.message = (f"no graded cell for part {part.name!r} (a code cell whose metadata is "
+                                   f"distlab.part = {part.name!r}); was it deleted?")
+            result.parts.append(part_result)
+            continue
+        sandbox = None
+        try:
+            others = [c.source for name, c in cells.items() if name != part.name]
+            # Setup runs first so the other cells can use its imports; then this part's cell.
+            sandbox = Sandbox(setup + "\n\n" + cell.source, [part.function], limits,
+                              extra=[setup + "\n\n" + other for other in others])
+            if not sandbox.loaded.get(part.function):
+                part_result.message = f"the graded cell does not define {part.function}()"
+            else:
+                part_result.seeds = run_part(part, _proxy(sandbox, part), seeds)
+        except LearnerError as error:
+            part_result.message = f"the notebook's code failed to load: {_learner_message(error)}"
+        except GraderError as error:
+            result.error = f"grader error (not the submission's fault): {error}"
+            part_result.message = result.error
+        finally:
+            if sandbox is not None:
+                sandbox.close()
+        # Scores are computed here, from our own records, after the worker is gone.
+        total = len(seeds)
+        part_result.points = round(part.points * part_result.passed / total, 2) if total else 0.0
+        result.parts.append(part_result)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _zero_parts(result: SubmissionResult) -> None:
+    if result.lab in LABS:
+        for part in LABS[result.lab].parts.values():
+            result.parts.append(PartResult(part.name, part.title, part.points, 0.0, message=result.error,
+                                           rule=part.property))
+
+
+def find_submissions(path: str | Path) -> list[tuple[str, Path | None, str]]:
+    """``(student, notebook or None, problem)`` for a notebook, or each in a folder.
+
+    A folder holds one notebook per student, or one sub-folder per student with one notebook.
+    """
+    path = Path(path)
+    if path.is_file():
+        return [(path.stem, path, "")]
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    found = []
+    for entry in sorted(path.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_file() and entry.suffix == ".ipynb":
+            found.append((entry.stem, entry, ""))
+        elif entry.is_dir():
+            notebooks = sorted(p for p in entry.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+            if len(notebooks) == 1:
+                found.append((entry.name, notebooks[0], ""))
+            else:
+                found.append((entry.name, None, f"{entry}: expected one notebook, found {len(notebooks)}"))
+    return found
+
+
+def grade_path(path: str | Path, lab: int | None = None, jobs: int = 1, limits: Limits | None = None,
+               progress: Callable[[int, int, SubmissionResult], None] | None = None) -> list[SubmissionResult]:
+    """Grade a notebook or a folder of submissions, ``jobs`` at a time."""
+    submissions = find_submissions(path)
+    results: list[SubmissionResult | None] = [None] * len(submissions)
+
+    def one(index: int) -> SubmissionResult:
+        student, notebook, problem = submissions[index]
+        if notebook is None:
+            result = SubmissionResult(student, "", lab, error=problem)
+            _zero_parts(result)
+            return result
+        try:
+            return grade_notebook(notebook, lab=lab, student=student, limits=limits)
+        except Exception as error:  # a grader bug must not stop the batch either
+            return SubmissionResult(student, str(notebook), lab, error=f"grader error: {type(error).__name__}: {error}")
+
+    done = 0
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for index, result in zip(range(len(submissions)), pool.map(one, range(len(submissions)))):
+            results[index] = result
+            done += 1
+            if progress:
+                progress(done, len(submissions), result)
+    return [r for r in results if r is not None]
