@@ -18,7 +18,7 @@ A part's score is its points times the fraction of seeds that passed; an undecid
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -252,28 +252,41 @@ def find_submissions(path: str | Path) -> list[tuple[str, Path | None, str]]:
     return found
 
 
+def _grade_one(student: str, notebook: Path | None, problem: str, lab: int | None,
+               limits: Limits | None) -> SubmissionResult:
+    if notebook is None:
+        result = SubmissionResult(student, "", lab, error=problem)
+        _zero_parts(result)
+        return result
+    try:
+        return grade_notebook(notebook, lab=lab, student=student, limits=limits)
+    except Exception as error:  # a grader bug must not stop the batch either
+        return SubmissionResult(student, str(notebook), lab, error=f"grader error: {type(error).__name__}: {error}")
+
+
 def grade_path(path: str | Path, lab: int | None = None, jobs: int = 1, limits: Limits | None = None,
                progress: Callable[[int, int, SubmissionResult], None] | None = None) -> list[SubmissionResult]:
-    """Grade a notebook or a folder of submissions, ``jobs`` at a time."""
+    """Grade a notebook or a folder of submissions, ``jobs`` at a time (separate processes:
+    the simulations that check each submission are CPU-bound Python)."""
     submissions = find_submissions(path)
     results: list[SubmissionResult | None] = [None] * len(submissions)
-
-    def one(index: int) -> SubmissionResult:
-        student, notebook, problem = submissions[index]
-        if notebook is None:
-            result = SubmissionResult(student, "", lab, error=problem)
-            _zero_parts(result)
-            return result
-        try:
-            return grade_notebook(notebook, lab=lab, student=student, limits=limits)
-        except Exception as error:  # a grader bug must not stop the batch either
-            return SubmissionResult(student, str(notebook), lab, error=f"grader error: {type(error).__name__}: {error}")
-
-    done = 0
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for index, result in zip(range(len(submissions)), pool.map(one, range(len(submissions)))):
-            results[index] = result
-            done += 1
+    if jobs <= 1 or len(submissions) <= 1:
+        for index, (student, notebook, problem) in enumerate(submissions):
+            results[index] = _grade_one(student, notebook, problem, lab, limits)
             if progress:
-                progress(done, len(submissions), result)
+                progress(index + 1, len(submissions), results[index])
+        return [r for r in results if r is not None]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(_grade_one, student, notebook, problem, lab, limits): index
+                   for index, (student, notebook, problem) in enumerate(submissions)}
+        for done, future in enumerate(as_completed(futures), 1):
+            index = futures[future]
+            try:
+                results[index] = future.result()
+            except Exception as error:  # the worker process itself died
+                student, notebook, _ = submissions[index]
+                results[index] = SubmissionResult(student, str(notebook), lab,
+                                                  error=f"grader error: {type(error).__name__}: {error}")
+            if progress:
+                progress(done, len(submissions), results[index])
     return [r for r in results if r is not None]
