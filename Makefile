@@ -1,6 +1,8 @@
 # distlab — two commands do all set-up (see README.md):
 #   make lab    create .venv, install distlab + JupyterLab, open JupyterLab on the course
-#   make test   create/update .venv, install the test extras, run the whole suite
+#   make test   create/update .venv, install the test extras, start the real servers the lock
+#               tests use (Redis, ZooKeeper, PostgreSQL on 127.0.0.1), run the whole suite,
+#               stop the servers again (also when tests fail or make is interrupted)
 # Both are idempotent: a stamp file per extra is refreshed only when pyproject.toml changes.
 
 PYTHON ?= python3
@@ -9,13 +11,20 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 PYTEST_ARGS ?=
 LAB_PORT ?= 8888
+# JupyterLab refuses to run as root unless told; containers and CI machines often are root.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+# KEEP_SERVICES=1 leaves the servers running after `make test` (stop them: make services-down)
+KEEP_SERVICES ?=
 
-.PHONY: help lab test venv setup-lab setup-test system-deps bench clean
+.PHONY: help lab test venv setup-lab setup-test system-deps bench bench-locks services-up services-down clean
 
 help:
 	@echo "make lab    - set up .venv and open JupyterLab on the course (no servers needed)"
 	@echo "make test   - set up .venv with test extras and run the whole suite"
 	@echo "make bench  - run the benchmarks (distlab bench sim / tree)"
+	@echo "make bench-locks   - lock cycles/s, ours beside redis-py and kazoo on real servers"
+	@echo "make services-up   - start Redis, ZooKeeper (standalone + 3-server ensemble), PostgreSQL"
+	@echo "make services-down - stop them (by their pid files)"
 	@echo "make clean  - remove .venv and caches"
 
 # The interpreter check and venv creation live in a script so their error messages can be clear.
@@ -45,14 +54,32 @@ system-deps:
 lab: setup-lab
 	@sh scripts/system-deps.sh --warn
 	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --ServerApp.port=$(LAB_PORT) \
-		--ServerApp.default_url=/lab/tree/course/README.md
+		--ServerApp.default_url=/lab/tree/course/README.md $(ALLOW_ROOT)
 
+# The real servers come up before pytest and go down after it, whatever pytest says. If one
+# fails to start, the suite still runs: its tests fail and show that server's log.
 test: setup-test system-deps
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@status=0; \
+	trap '[ -n "$(KEEP_SERVICES)" ] || bash scripts/services/down.sh; exit 130' INT TERM; \
+	bash scripts/services/up.sh || { status=$$?; echo "distlab: a server did not start; its tests will fail" >&2; }; \
+	DISTLAB_SERVICES=1 $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	[ -n "$(KEEP_SERVICES)" ] || bash scripts/services/down.sh; \
+	exit $$status
+
+# Real servers for the lock tests and benchmarks, on 127.0.0.1 (installed with apt-get if missing).
+services-up:
+	@bash scripts/services/up.sh
+
+services-down:
+	@bash scripts/services/down.sh
 
 bench: setup-test
 	$(BIN)/distlab bench sim
 	$(BIN)/distlab bench tree
+
+# Starts the servers it needs if they are not running, and stops those again afterwards.
+bench-locks: setup-test
+	$(BIN)/distlab bench locks
 
 clean:
 	rm -rf "$(VENV)" .pytest_cache .hypothesis

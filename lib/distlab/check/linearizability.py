@@ -79,6 +79,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import heapq
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -139,7 +140,11 @@ class Model(Protocol):
 
     * ``kinds``: a collection of the operation kinds the model understands;
     * ``validate(op)``: raise :class:`ValueError` for an operation the model cannot take;
-    * ``describe_state(key, state) -> str``: a state for people, e.g. ``"/x = b'2'"``.
+    * ``describe_state(key, state) -> str``: a state for people, e.g. ``"/x = b'2'"``;
+    * ``pending_class(op) -> Hashable | None``: pending ops with equal (non-None) classes
+      are interchangeable -- ``step`` treats them alike in every state -- so the search
+      places them in call order only. Without it every pending op is its own class, and
+      each pending op that may or may not have happened can double the search.
 
     ``step`` must be a pure function. It is called with ``op.output is PENDING`` for a
     pending operation and must then say whether the operation *could* be applied in
@@ -218,6 +223,15 @@ class RegisterModel:
             _require_hashable(op.input[1], "cas new value", op)
             if op.respond is not None and op.output not in (True, False, PENDING):
                 raise ValueError(f"cas output must be True, False or PENDING: {op!r}")
+
+    def pending_class(self, op: Operation) -> Hashable | None:
+        """Pending ops with the same kind and input behave the same (client and times
+        play no part in a register's sequential behaviour)."""
+        if op.kind == "cas":
+            return ("cas", tuple(op.input))
+        if op.kind == "write":
+            return ("write", op.input)
+        return (op.kind,)
 
     def describe(self, op: Operation) -> str:
         who = f"by {op.client} at {_when(op)}"
@@ -357,95 +371,176 @@ def _search(
     inv: list[int],
     resp: list[int | None],
     limit: int,
-) -> tuple[str, list[int] | None, int]:
-    """Decide one sub-history. Returns ``(verdict, witness op indices | None, steps used)``."""
+    watch: int = -1,
+    tried: dict[Any, None] | None = None,
+) -> tuple[str, list[int] | None, int, int]:
+    """Decide one sub-history.
+
+    Returns ``(verdict, witness op indices | None, steps used, frontier op)``. For a
+    violation the *frontier op* is the op of the latest return event that some reachable
+    configuration got up to: every prefix of the history before its response is
+    linearizable (the culprit is this op or a later one). If ``watch`` names an op, the
+    states in which it was tried are added to ``tried`` (for a failing search, a superset
+    of the states in which it can take effect).
+
+    A configuration is (completed ops placed, pending ops placed, model state). The
+    completed ops enabled in it are the unplaced ones whose call comes before the first
+    return event of an unplaced completed op (the *barrier*); pending ops, which have no
+    return event, are enabled once called. Memo (Lowe): configurations are grouped by
+    (completed ops placed, state), and one is dropped if the group already holds one with
+    a *subset* of its pending ops -- whatever the bigger one can still do, the smaller one
+    can too. For that check to be complete, configurations are expanded best-first:
+    fewer pending ops placed first, then deeper (more completed ops placed) first, then
+    newest first -- depth-first, as in porcupine, as long as no pending op is involved.
+    Interchangeable pending ops (``Model.pending_class``) are placed in call order only.
+    """
     n = len(step_ops)
     events = [(inv[i], 0, i) for i in range(n)]
     events += [(r, 1, i) for i, r in enumerate(resp) if r is not None]
-    events.sort()
-    n_events = len(events)
-    head = n_events  # sentinel slot
-    is_call = [kind == 0 for _, kind, _ in events]
-    op_of = [i for _, _, i in events]
-    ret_event = [-1] * n
-    for e, (_, kind, i) in enumerate(events):
-        if kind == 1:
-            ret_event[i] = e
-    match = [ret_event[op_of[e]] if is_call[e] else -1 for e in range(n_events)]
-    nxt = list(range(1, n_events + 1)) + [0 if n_events else -1]
-    if n_events:
-        nxt[n_events - 1] = -1
-    prv = [head] + list(range(n_events - 1)) + [-1]
-
-    remaining = sum(1 for r in resp if r is not None)  # completed ops not yet linearized
-    bits = [1 << i for i in range(n)]
-    step = model.step
-    seen: set[tuple[int, Any]] = set()
-    stack: list[tuple[int, Any]] = []
-    state = model.init()
-    lin = 0
-    steps = 0
-    entry = nxt[head]
-    while remaining:
-        if steps >= limit:
-            return "unknown", None, steps
-        steps += 1
-        if entry != -1 and is_call[entry]:
-            i = op_of[entry]
-            ok, new_state = step(state, step_ops[i])
-            if ok:
-                new_lin = lin | bits[i]
-                memo_key = (new_lin, new_state)
-                try:
-                    fresh = memo_key not in seen
-                except TypeError:
-                    raise TypeError(
-                        f"model states must be hashable; {model!r} produced {new_state!r}"
-                    ) from None
-                if fresh:
-                    seen.add(memo_key)
-                    stack.append((entry, state))
-                    state = new_state
-                    lin = new_lin
-                    p = prv[entry]
-                    q = nxt[entry]
-                    nxt[p] = q
-                    if q != -1:
-                        prv[q] = p
-                    m = match[entry]
-                    if m != -1:
-                        remaining -= 1
-                        p = prv[m]
-                        q = nxt[m]
-                        nxt[p] = q
-                        if q != -1:
-                            prv[q] = p
-                    entry = nxt[head]
-                    continue
-            entry = nxt[entry]
+    events.sort()  # calls before returns at equal times: touching intervals overlap
+    call_pos = [0] * n
+    ret_pos = [0] * n
+    for p, (_, kind, i) in enumerate(events):
+        if kind:
+            ret_pos[i] = p
         else:
-            # A return event (or the end): its operation had to be placed by now. Backtrack.
-            if not stack:
-                return "violation", None, steps
-            entry, state = stack.pop()
-            lin ^= bits[op_of[entry]]
-            m = match[entry]
-            if m != -1:  # put back in reverse order of removal (dancing links)
-                remaining += 1
-                q = nxt[m]
-                nxt[prv[m]] = m
-                if q != -1:
-                    prv[q] = m
-            q = nxt[entry]
-            nxt[prv[entry]] = entry
-            if q != -1:
-                prv[q] = entry
-            entry = nxt[entry]
-    return "ok", [op_of[e] for e, _ in stack], steps
+            call_pos[i] = p
+    comp = sorted((i for i in range(n) if resp[i] is not None), key=call_pos.__getitem__)
+    pend = sorted((i for i in range(n) if resp[i] is None), key=call_pos.__getitem__)
+    n_comp = len(comp)
+    if not n_comp:
+        return "ok", [], 0, -1
+    c_call = [call_pos[i] for i in comp]
+    c_ret = [ret_pos[i] for i in comp]
+    p_call = [call_pos[i] for i in pend]
+    # same_before[k]: the previous pending op of k's class (-1: none); placed in order only.
+    same_before = [-1] * len(pend)
+    pending_class = getattr(model, "pending_class", None)
+    if pending_class is not None:
+        last_of_class: dict[Any, int] = {}
+        for k, i in enumerate(pend):
+            cls = pending_class(step_ops[i])
+            if cls is not None:
+                same_before[k] = last_of_class.get(cls, -1)
+                last_of_class[cls] = k
+    c_ops = [step_ops[i] for i in comp]
+    p_ops = [step_ops[i] for i in pend]
+    c_watch = comp.index(watch) if watch in comp else -1
+    step = model.step
+    n_pend_ops = len(pend)
+    end = len(events)
+
+    # Config ids index these lists. Completed ops placed are (lo, bits): every op before
+    # lo (in call order) is placed, bit k of bits says whether op lo + k is.
+    cfg_lo = [0]
+    cfg_bits = [0]
+    cfg_pend = [0]
+    cfg_state = [model.init()]
+    cfg_parent = [-1]
+    cfg_op = [-1]  # index into `events`' op numbering of the op placed last
+    groups: dict[tuple[int, int, Any], list[int]] = {}
+    try:
+        groups[(0, 0, cfg_state[0])] = [0]
+    except TypeError:
+        raise TypeError(f"model states must be hashable; {model!r} produced {cfg_state[0]!r}") from None
+    heap: list[tuple[int, int, int, int]] = [(0, 0, 0, 0)]  # (pending placed, -depth, -id, id)
+    depth = [0]
+    steps = 0
+    frontier = -1
+    heappush, heappop = heapq.heappush, heapq.heappop
+
+    while heap:
+        if steps >= limit:
+            return "unknown", None, steps, -1
+        steps += 1
+        n_placed_pend, _, _, cid = heappop(heap)
+        lo, bits, pset, state = cfg_lo[cid], cfg_bits[cid], cfg_pend[cid], cfg_state[cid]
+        if n_placed_pend:  # dominated by a configuration found after this one was queued?
+            group = groups[(lo, bits, state)]
+            if any(other != pset and not other & ~pset for other in group):
+                continue
+        # Barrier: the first return event of an unplaced completed op.
+        barrier = end
+        candidates = []
+        k = lo
+        while k < n_comp and c_call[k] < barrier:
+            if not (bits >> (k - lo)) & 1:
+                candidates.append(k)
+                if c_ret[k] < barrier:
+                    barrier = c_ret[k]
+            k += 1
+        if barrier > frontier:
+            frontier = barrier
+        children = []
+        for k in candidates:
+            if c_call[k] > barrier:
+                break
+            if k == c_watch:
+                tried[state] = None  # type: ignore[index]
+            if steps >= limit:
+                return "unknown", None, steps, -1
+            steps += 1
+            ok, new_state = step(state, c_ops[k])
+            if ok:
+                new_bits = bits | (1 << (k - lo))
+                new_lo = lo
+                if k == lo:
+                    while new_bits & 1:
+                        new_bits >>= 1
+                        new_lo += 1
+                children.append((new_lo, new_bits, pset, new_state, comp[k]))
+        for k in range(n_pend_ops):
+            if p_call[k] > barrier:
+                break
+            if (pset >> k) & 1:
+                continue
+            j = same_before[k]
+            if j != -1 and not (pset >> j) & 1:
+                continue
+            if steps >= limit:
+                return "unknown", None, steps, -1
+            steps += 1
+            ok, new_state = step(state, p_ops[k])
+            if ok:
+                children.append((lo, bits, pset | (1 << k), new_state, pend[k]))
+        for new_lo, new_bits, new_pset, new_state, op in children:
+            try:
+                group = groups.get((new_lo, new_bits, new_state))
+            except TypeError:
+                raise TypeError(
+                    f"model states must be hashable; {model!r} produced {new_state!r}"
+                ) from None
+            if group is None:
+                groups[(new_lo, new_bits, new_state)] = [new_pset]
+            elif any(not other & ~new_pset for other in group):
+                continue  # the same or a subset of its pending ops was seen: dominated
+            else:
+                group.append(new_pset)
+            new_id = len(cfg_lo)
+            cfg_lo.append(new_lo)
+            cfg_bits.append(new_bits)
+            cfg_pend.append(new_pset)
+            cfg_state.append(new_state)
+            cfg_parent.append(cid)
+            cfg_op.append(op)
+            if new_lo == n_comp:  # every completed op placed: a witness
+                order = []
+                while new_id > 0:
+                    order.append(cfg_op[new_id])
+                    new_id = cfg_parent[new_id]
+                return "ok", order[::-1], steps, -1
+            d = depth[cid] + (new_pset == pset)
+            depth.append(d)
+            heappush(heap, (bin(new_pset).count("1"), -d, -new_id, new_id))
+    return "violation", None, steps, events[frontier][2]
 
 
 def _prefix(sub: _Sub, x: int) -> tuple[list[int], list[int | None], list[Operation]]:
-    """Operation indices, response times and step ops of the history up to ``x``'s response."""
+    """The history up to ``x``'s response: indices, response times, ops to step with.
+
+    Ops invoked later are left out (calls sort before returns at equal times); ops whose
+    return event comes later (by ``(respond, index)``) become pending.
+    """
     cut_time = sub.resp[x]
     assert cut_time is not None
     cut = (cut_time, x)
@@ -454,7 +549,7 @@ def _prefix(sub: _Sub, x: int) -> tuple[list[int], list[int | None], list[Operat
     step_ops: list[Operation] = []
     for j, op in enumerate(sub.ops):
         if sub.inv[j] > cut_time:
-            continue  # invoked after the cut (calls sort before returns at equal times)
+            continue
         r = sub.resp[j]
         idx.append(j)
         if r is not None and (r, j) <= cut:
@@ -466,115 +561,108 @@ def _prefix(sub: _Sub, x: int) -> tuple[list[int], list[int | None], list[Operat
     return idx, resp, step_ops
 
 
-def _observable_states(
-    model: Model,
-    step_ops: list[Operation],
-    inv: list[int],
-    resp: list[int | None],
-    x: int,
-    limit: int,
-) -> tuple[list[Any] | None, int]:
-    """States in which op ``x`` (pending here) can take effect within some complete
-    linearization of the sub-history. Exhaustive and memoized; ``None`` if over ``limit``."""
-    n = len(step_ops)
-    completed = 0
-    for j in range(n):
-        if resp[j] is not None:
-            completed |= 1 << j
-    step = model.step
-    steps = 0
-    found: dict[Any, None] = {}
-    memo: dict[tuple[int, Any], bool] = {}
+class _Probe:
+    """``model``, except that ``probe`` is legal only in ``target`` (and then acts as the
+    pending op it is)."""
 
-    def children(lin: int, state: Any):
-        nonlocal steps
-        horizon = min(
-            (resp[j] for j in range(n) if resp[j] is not None and not (lin >> j) & 1),
-            default=_INF,
-        )
-        for i in range(n):
-            if (lin >> i) & 1 or inv[i] > horizon:
-                continue
-            if steps >= limit:
-                raise _OutOfSteps
-            steps += 1
-            ok, new_state = step(state, step_ops[i])
-            if ok:
-                yield i, lin | (1 << i), new_state
+    def __init__(self, model: Model, probe: Operation, target: Any) -> None:
+        self.model, self.probe, self.target = model, probe, target
 
-    # frame: [lin, state, children iterator, completable?, op of the child being explored]
-    # A node is completable if it already holds every completed op or a child is; children
-    # are explored even then, since x (pending here) may still fit after more pending ops.
-    init = model.init()
-    stack: list[list[Any]] = [[0, init, children(0, init), completed == 0, -1]]
-    while stack:
-        frame = stack[-1]
-        try:
-            child = next(frame[2], None)
-        except _OutOfSteps:
-            return None, steps
-        if child is None:
-            stack.pop()
-            memo[(frame[0], frame[1])] = frame[3]
-            if stack:
-                parent = stack[-1]
-                if frame[3]:
-                    parent[3] = True
-                    if parent[4] == x:
-                        found[parent[1]] = None
-            continue
-        i, new_lin, new_state = child
-        known = memo.get((new_lin, new_state))
-        if known is not None:
-            if known:
-                frame[3] = True
-                if i == x:
-                    found[frame[1]] = None
-            continue
-        frame[4] = i
-        done = new_lin & completed == completed
-        stack.append([new_lin, new_state, children(new_lin, new_state), done, -1])
-    return list(found), steps
+    def init(self) -> Any:
+        return self.model.init()
+
+    def step(self, state: Any, op: Operation) -> tuple[bool, Any]:
+        if op is self.probe and state != self.target:
+            return False, state
+        return self.model.step(state, op)
+
+    def describe(self, op: Operation) -> str:
+        return self.model.describe(op)
+
+    def pending_class(self, op: Operation) -> Hashable | None:
+        inner = getattr(self.model, "pending_class", None)
+        return None if inner is None or op is self.probe else inner(op)
 
 
 def _diagnose(
-    model: Model, key: str, sub: _Sub, limit: int
+    model: Model, key: str, sub: _Sub, frontier: int, limit: int
 ) -> tuple[Operation, str, int]:
-    """Find the culprit of a non-linearizable sub-history and explain it."""
+    """Find the culprit of a non-linearizable sub-history and explain it.
+
+    The culprit is the op of the earliest return event whose history prefix is not
+    linearizable. The full search's frontier is a lower bound (every earlier prefix was
+    passed), and usually the answer: check it first, then binary-search the rest
+    (linearizability is prefix-closed, so failure is monotone along the return events).
+    """
     returns = sorted((r, j) for j, r in enumerate(sub.resp) if r is not None)
     steps = 0
-    lo, hi = 0, len(returns) - 1  # the prefix at returns[hi] is known not to be linearizable
-    exhausted = False
-    while lo < hi:
-        mid = (lo + hi) // 2
-        idx, resp, step_ops = _prefix(sub, returns[mid][1])
-        verdict, _, used = _search(model, step_ops, [sub.inv[j] for j in idx], resp, limit - steps)
+    tried: dict[Any, None] = {}
+    tried_for = -1  # return index whose prefix `tried` was collected on
+
+    def fails(k: int) -> bool | None:
+        nonlocal steps, tried, tried_for
+        x = returns[k][1]
+        idx, resp, step_ops = _prefix(sub, x)
+        seen: dict[Any, None] = {}
+        verdict, _, used, _ = _search(
+            model, step_ops, [sub.inv[j] for j in idx], resp, limit - steps,
+            watch=idx.index(x), tried=seen,
+        )
         steps += used
         if verdict == "unknown":
-            exhausted = True
-            break
+            return None
         if verdict == "violation":
+            tried, tried_for = seen, k
+        return verdict == "violation"
+
+    lo = next(k for k, (_, j) in enumerate(returns) if j == frontier)
+    hi = len(returns) - 1  # the whole history fails, hence so does the prefix at the last return
+    exhausted = False
+    if lo < hi:
+        first = fails(lo)
+        if first is None:
+            exhausted = True
+        elif first:
+            hi = lo
+        else:
+            lo += 1
+    while not exhausted and lo < hi:
+        mid = (lo + hi) // 2
+        result = fails(mid)
+        if result is None:
+            exhausted = True
+        elif result:
             hi = mid
         else:
             lo = mid + 1
+    if not exhausted and tried_for != hi and fails(hi) is None:
+        exhausted = True
+
     x = returns[hi][1]
     culprit = sub.ops[x]
-    idx, resp, step_ops = _prefix(sub, x)
-    local_x = idx.index(x)
-    resp[local_x] = None
-    step_ops[local_x] = _as_pending(culprit)
     states: list[Any] | None = None
-    if not exhausted:
-        states, used = _observable_states(
-            model, step_ops, [sub.inv[j] for j in idx], resp, local_x,
-            min(limit - steps, _EXPLAIN_STEPS),
-        )
-        steps += used
+    if not exhausted and len(tried) <= _MAX_PROBES:
+        # Which of the states it was tried in could it have seen, with X's answer unknown?
+        states = []
+        idx, resp, step_ops = _prefix(sub, x)
+        local_x = idx.index(x)
+        probe = step_ops[local_x] = dataclasses.replace(culprit, output=PENDING)
+        inv = [sub.inv[j] for j in idx]
+        budget = min(limit - steps, _EXPLAIN_STEPS)
+        for target in tried:
+            verdict, _, used, _ = _search(_Probe(model, probe, target), step_ops, inv, resp, budget)
+            budget -= used
+            steps += used
+            if verdict == "unknown":
+                states = None
+                break
+            if verdict == "ok":
+                states.append(target)
 
     text = model.describe(culprit)
     scope = (
-        f"the {len(idx)} operation(s) on {key} up to t={culprit.respond} "
-        f"have no linearization with this answer"
+        f"the {sum(1 for o in sub.ops if o.invoke <= culprit.respond)} operation(s) on {key} "
+        f"up to t={culprit.respond} cannot be linearized with this answer"
     )
     if states is None:
         text += f", but {scope}"
@@ -603,11 +691,8 @@ def _diagnose(
     return culprit, text, steps
 
 
-class _OutOfSteps(Exception):
-    pass
-
-
-_EXPLAIN_STEPS = 200_000  # cap on the (cosmetic) state enumeration for explanations
+_MAX_PROBES = 16  # explain with concrete states only if the culprit met at most this many
+_EXPLAIN_STEPS = 200_000  # cap on the (cosmetic) probing of states for explanations
 _SHOW = 5
 
 
@@ -641,7 +726,9 @@ def check_linearizable(
     witness: list[Operation] = []
     for key in sorted(by_key):
         sub = _Sub(_canonical(by_key[key]))
-        verdict, order, used = _search(model, sub.step_ops, sub.inv, sub.resp, max_steps - steps)
+        verdict, order, used, frontier = _search(
+            model, sub.step_ops, sub.inv, sub.resp, max_steps - steps
+        )
         steps += used
         if verdict == "unknown":
             return CheckResult(
@@ -655,7 +742,7 @@ def check_linearizable(
                 steps,
             )
         if verdict == "violation":
-            culprit, explanation, used = _diagnose(model, key, sub, max_steps - steps)
+            culprit, explanation, used = _diagnose(model, key, sub, frontier, max_steps - steps)
             steps += used
             return CheckResult("violation", key, culprit, explanation, None, steps)
         assert order is not None

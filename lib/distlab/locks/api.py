@@ -57,6 +57,7 @@ __all__ = [
     "StaleToken",
     "UsageError",
     "token_accepted",
+    "TokenAccepted",
     "FencedStore",
 ]
 
@@ -235,6 +236,12 @@ class DistributedLock(abc.ABC):
 
 
 # ---------------------------------------------------------------------------- fencing ---------
+class TokenAccepted(Protocol):
+    """Seam: may a write with ``token`` go ahead, given the highest token the storage has seen?"""
+
+    def __call__(self, highest_seen: int | None, token: int) -> bool: ...
+
+
 def token_accepted(highest_seen: int | None, token: int) -> bool:
     """May a write carrying ``token`` go ahead, given the highest token the storage has seen?
 
@@ -270,7 +277,7 @@ class FencedStore:
     ``accept`` is the decision (the lab seam); it defaults to :func:`token_accepted`.
     """
 
-    def __init__(self, accept=token_accepted) -> None:
+    def __init__(self, accept: TokenAccepted = token_accepted) -> None:
         self.accept = accept
         self.data: dict[str, Any] = {}
         self.highest: dict[str, int] = {}

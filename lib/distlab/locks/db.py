@@ -82,6 +82,8 @@ __all__ = [
     "PostgresDb",
     "connect",
     "LockRow",
+    "LockIsFree",
+    "CasWon",
     "lock_is_free",
     "cas_won",
     "SCHEMA",
@@ -119,6 +121,18 @@ CAS_EXTEND = ("UPDATE distlab_locks SET version = version + 1, lease_until = ? "
 
 
 # ----------------------------------------------------------------------------- decisions -----
+class LockIsFree(Protocol):
+    """Seam (Lab 1): may a client try to take a lock whose row reads ``owner``/``lease_until``?"""
+
+    def __call__(self, owner: str | None, lease_until: float | None, now: float) -> bool: ...
+
+
+class CasWon(Protocol):
+    """Seam (Lab 1): did a compare-and-set UPDATE that changed ``rowcount`` rows win?"""
+
+    def __call__(self, rowcount: int) -> bool: ...
+
+
 @dataclass(frozen=True, slots=True)
 class LockRow:
     """One row of ``distlab_locks``."""
@@ -308,13 +322,16 @@ class DbLock(DistributedLock):
     :param poll: seconds between attempts while waiting.
     :param identifier: put into the ``owner`` column (with a random suffix per grant), so
         people can see who holds what.
+    :param is_free: the lab seam for step 3 (default :func:`lock_is_free`).
+    :param won: the lab seam for step 4's row count (default :func:`cas_won`).
 
     Not re-entrant; one object is one client. ``token`` is the lock's version right after the
     grant: it grows with every grant.
     """
 
     def __init__(self, db: SqlDb | str, name: str, *, clock: Clock, ttl: float = 30.0,
-                 poll: float = 0.05, identifier: str = "") -> None:
+                 poll: float = 0.05, identifier: str = "", is_free: LockIsFree | None = None,
+                 won: CasWon | None = None) -> None:
         if not isinstance(name, str) or not name:
             raise UsageError(f"a lock name must be a non-empty str, got {name!r}")
         if not isinstance(ttl, (int, float)) or ttl <= 0:
@@ -327,6 +344,8 @@ class DbLock(DistributedLock):
         self.ttl = float(ttl)
         self.poll = float(poll)
         self.identifier = identifier
+        self.is_free = is_free or lock_is_free  # the seams: a learner's decisions plug in here
+        self.won = won or cas_won
         self.token: int | None = None
         self._owner: str | None = None
         self._version: int | None = None  # the row's version while we hold it
@@ -350,7 +369,7 @@ class DbLock(DistributedLock):
         while True:
             row = self._read_row()
             now = clock.time()
-            if lock_is_free(row.owner, row.lease_until, now):           # step 3
+            if self.is_free(row.owner, row.lease_until, now):           # step 3
                 if self._try_cas(owner, row.version, now):              # step 4
                     return True
                 continue  # somebody changed the row since step 2: read it again
@@ -371,7 +390,7 @@ class DbLock(DistributedLock):
 
     def _try_cas(self, owner: str, version: int, now: float) -> bool:
         lease_until = now + self.ttl
-        if not cas_won(self.db.execute(CAS_ACQUIRE, (owner, lease_until, self.name, version))):
+        if not self.won(self.db.execute(CAS_ACQUIRE, (owner, lease_until, self.name, version))):
             return False
         self._owner, self._version, self.token = owner, version + 1, version + 1
         self.lease_until = lease_until
@@ -391,7 +410,7 @@ class DbLock(DistributedLock):
             raise self._not_held()
         owner, version, token = self._owner, self._version, self.token
         self._forget()
-        if cas_won(self.db.execute(CAS_RELEASE, (self.name, owner, version))):
+        if self.won(self.db.execute(CAS_RELEASE, (self.name, owner, version))):
             self._known_free = version + 1
             return
         row = self._read_row()
@@ -405,7 +424,7 @@ class DbLock(DistributedLock):
             raise self._not_held()
         now = self.clock.time()
         lease_until = now + (self.ttl if ttl is None else float(ttl))
-        if cas_won(self.db.execute(CAS_EXTEND, (lease_until, self.name, self._owner, self._version))):
+        if self.won(self.db.execute(CAS_EXTEND, (lease_until, self.name, self._owner, self._version))):
             self._version += 1
             self.lease_until = lease_until
             return
@@ -419,7 +438,7 @@ class DbLock(DistributedLock):
             return False
         row = self._read_row()
         return (row.owner == self._owner and row.version == self._version
-                and not lock_is_free(row.owner, row.lease_until, self.clock.time()))
+                and not self.is_free(row.owner, row.lease_until, self.clock.time()))
 
     def row(self) -> LockRow:
         """The lock's row as the database has it now (for people and tests)."""

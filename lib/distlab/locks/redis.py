@@ -93,7 +93,18 @@ end
 return 0
 """
 
-_SHA = {script: hashlib.sha1(script.encode()).hexdigest() for script in (ACQUIRE_SCRIPT, RELEASE_SCRIPT, EXTEND_SCRIPT)}
+_SHA: dict[str, str] = {}
+
+
+def _sha(script: str) -> str:
+    sha = _SHA.get(script)
+    if sha is None:
+        sha = _SHA[script] = hashlib.sha1(script.encode()).hexdigest()
+    return sha
+
+
+for _script in (ACQUIRE_SCRIPT, RELEASE_SCRIPT, EXTEND_SCRIPT):
+    _sha(_script)
 
 
 def release_allowed(stored: bytes | str | None, token: bytes | str) -> bool:
@@ -167,6 +178,8 @@ class RedisLock(DistributedLock):
     :param expiry: ``"PX"`` (milliseconds, the default) or ``"EX"`` (whole seconds, as the
         notes write it).
     :param poll: seconds between attempts while waiting.
+    :param release_script: the lab seam, Lua run with ``KEYS[1]`` = the key and ``ARGV[1]`` =
+        our token, returning 1 if it released (default :data:`RELEASE_SCRIPT`).
 
     Not re-entrant; one object is one client.
 
@@ -175,7 +188,7 @@ class RedisLock(DistributedLock):
     """
 
     def __init__(self, client: Any, name: str, *, clock: Clock, ttl: float = 10.0, expiry: str = "PX",
-                 poll: float = 0.02, fence_key: str | None = None) -> None:
+                 poll: float = 0.02, fence_key: str | None = None, release_script: str = RELEASE_SCRIPT) -> None:
         if not isinstance(name, str) or not name:
             raise UsageError(f"a lock name must be a non-empty str, got {name!r}")
         if expiry not in ("PX", "EX"):
@@ -194,6 +207,7 @@ class RedisLock(DistributedLock):
         self.expiry = expiry
         self._ttl_arg = int(ttl * 1000) if expiry == "PX" else int(ttl)
         self.poll = float(poll)
+        self.release_script = release_script  # the lab seam: KEYS[1] the key, ARGV[1] the token
         self.token: int | None = None
         self._secret: str | None = None
         self._valid_until: float | None = None
@@ -201,7 +215,7 @@ class RedisLock(DistributedLock):
     # -- scripts ---------------------------------------------------------------------------
     def _run(self, script: str, keys: tuple, args: tuple) -> Any:
         """EVALSHA the script; on NOSCRIPT load it (once per server) and run it again."""
-        sha = _SHA[script]
+        sha = _sha(script)
         try:
             return self.redis.evalsha(sha, len(keys), *keys, *args)
         except Exception as error:
@@ -246,7 +260,7 @@ class RedisLock(DistributedLock):
             raise self._not_held()
         secret, token = self._secret, self.token
         self._forget()
-        if not int(self._run(RELEASE_SCRIPT, (self.name,), (secret,))):
+        if not int(self._run(self.release_script, (self.name,), (secret,))):
             raise LockLost(f"release of lock {self.name!r} (token {token}) refused: its TTL ran out "
                            f"({self.ttl} s) and the key is gone or belongs to another holder; "
                            f"nothing was deleted", lock=self.name)

@@ -69,7 +69,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Generator, Sequence
+from typing import Any, Callable, Generator, Protocol, Sequence
 
 from distlab.locks.api import AcquireTimeout, DistributedLock, LockLost, UsageError, _check_timeout
 from distlab.zk.errors import (
@@ -86,6 +86,7 @@ __all__ = [
     "ZkReadLock",
     "ZkWriteLock",
     "predecessor",
+    "Predecessor",
     "parse_node",
     "NodeName",
     "NodeVanished",
@@ -147,6 +148,12 @@ def parse_node(name: str) -> NodeName | None:
 
 class NodeVanished(LockLost):
     """Our own node is not among the children: the session that owned it has expired."""
+
+
+class Predecessor(Protocol):
+    """Seam (Lab 4): which child must ``me`` wait for (None: ``me`` holds the lock)?"""
+
+    def __call__(self, children: Sequence[str], me: str, blocked_by: frozenset[str] = EXCLUSIVE) -> str | None: ...
 
 
 def predecessor(children: Sequence[str], me: str, blocked_by: frozenset[str] = EXCLUSIVE) -> str | None:
@@ -333,6 +340,7 @@ class ZkLock(DistributedLock):
     :param watch: ``"predecessor"`` (the recipe) or ``"parent"`` (the naive one, herd effect).
     :param on_lost: called with the lock when its session expires while held (kazoo: at
         once, from kazoo's event thread; simulator: when next looked at).
+    :param decide: the lab seam for step 3 (default :func:`predecessor`).
 
     For several contenders in one simulated world, run the generator methods
     (:meth:`acquire_steps`, :meth:`release_steps`) side by side with
@@ -343,7 +351,8 @@ class ZkLock(DistributedLock):
     BLOCKED_BY = EXCLUSIVE
 
     def __init__(self, client: Any, path: str, identifier: str = "", *, clock: Any = None,
-                 watch: str = "predecessor", on_lost: Callable[["ZkLock"], Any] | None = None) -> None:
+                 watch: str = "predecessor", on_lost: Callable[["ZkLock"], Any] | None = None,
+                 decide: Predecessor | None = None) -> None:
         if not isinstance(path, str) or not path.startswith("/") or path == "/" or path.endswith("/"):
             raise UsageError(f"a lock path is an absolute znode path like '/locks/orders', got {path!r}")
         if watch not in ("predecessor", "parent"):
@@ -353,6 +362,7 @@ class ZkLock(DistributedLock):
         self.data = identifier.encode()
         self.watch = watch
         self.on_lost = on_lost
+        self.decide = decide or predecessor  # the lab seam: a learner's predecessor plugs in here
         self.token: int | None = None
         self.node: str | None = None  # our node's name (not path) while acquiring or holding
         self._session: int | None = None
@@ -422,7 +432,7 @@ class ZkLock(DistributedLock):
                 if children is None:                                               # step 2
                     children = yield GetChildren(self.path)
                 try:
-                    ahead = predecessor(children, node, self.BLOCKED_BY)           # step 3
+                    ahead = self.decide(children, node, self.BLOCKED_BY)           # step 3
                 except NodeVanished:
                     # Our session expired while we waited and the client has a new one:
                     # the node is gone, start over with a fresh prefix (kazoo, Curator).
@@ -442,10 +452,10 @@ class ZkLock(DistributedLock):
                 try:                                                               # step 4
                     if self.watch == "predecessor":
                         yield GetData(f"{self.path}/{ahead}", watch=True)
-                    else:
-                        yield GetChildren(self.path, watch=True)
-                except NoNodeError:
-                    continue  # already gone: look again at once
+                    elif self.decide((yield GetChildren(self.path, watch=True)), node, self.BLOCKED_BY) is None:
+                        continue  # the naive recipe: the list changed before the watch was set
+                except (NoNodeError, NodeVanished):
+                    continue  # already gone (or our own node is): look again at once
                 if not (yield AwaitWatch(deadline)):                               # step 5
                     yield from self._abandon(node, prefix)
                     raise AcquireTimeout(f"lock {self.path!r} not acquired within {timeout} s "

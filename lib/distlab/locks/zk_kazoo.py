@@ -65,6 +65,7 @@ class KazooDriver:
         self._wake = client.handler.event_object()
         self._holders: list[Any] = []
         self.notifications = 0  # watch callbacks received (the herd-effect count)
+        self.waiting = False  # inside AwaitWatch (benchmarks wait for every waiter to be waiting)
 
     # -- what the recipe asks of every driver ---------------------------------------------
     def unique_prefix(self) -> str:
@@ -176,6 +177,7 @@ class KazooDriver:
 
     def _await(self, deadline: float | None) -> bool:
         self.client.add_listener(self._on_state)
+        self.waiting = True
         try:
             if deadline is None:
                 self._wake.wait()
@@ -185,5 +187,6 @@ class KazooDriver:
             left = deadline - self.clock.monotonic()
             return left > 0 and bool(self._wake.wait(left))
         finally:
+            self.waiting = False
             if not self._holders:
                 self.client.remove_listener(self._on_state)

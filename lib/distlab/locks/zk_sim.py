@@ -69,7 +69,9 @@ class Task:
         self.result: Any = None
         self.error: BaseException | None = None
         self.op: Any = None  # the operation it waits on
-        self.xids: list[int] = []
+        self.ops: tuple = ()  # the requests of the call it waits on (several for a Pipeline)
+        self.xids: list[int] = []  # those submitted so far
+        self.replies: list[Any] = []
         self.watch_mark = 0  # len(client events) when its last watch was set
         self.wake_at: int | None = None  # ms: sleep end, watch deadline, call timeout
         self._value: Any = None
@@ -82,9 +84,13 @@ class Task:
 class SimScheduler:
     """Runs recipe generators for several simulated clients side by side (see module doc)."""
 
-    def __init__(self, world: Any, call_timeout_ms: int = 30_000) -> None:
+    def __init__(self, world: Any, call_timeout_ms: int = 30_000, pipeline: bool = True) -> None:
         self.world = world
         self.call_timeout_ms = call_timeout_ms
+        # A Pipeline's requests go out back to back (pipeline=True), relying on ZooKeeper's
+        # in-order answers within a session (tests/locks/test_zab_session_order.py);
+        # pipeline=False sends each only after the previous one's answer.
+        self.pipeline = pipeline
         self.tasks: list[Task] = []
 
     def spawn(self, client: Any, steps: Any, name: str | None = None) -> Task:
@@ -159,8 +165,10 @@ class SimScheduler:
                 task.status = "watch"
                 task.wake_at = None if op.deadline is None else max(self.world.now, math.ceil(op.deadline * 1000))
             else:
-                ops = op.ops if kind is Pipeline else (op,)
-                task.xids = [self._submit(task, o) for o in ops]
+                task.ops = op.ops if kind is Pipeline else (op,)
+                task.replies = []
+                batch = task.ops if self.pipeline else task.ops[:1]
+                task.xids = [self._submit(task, o) for o in batch]
                 task.status, task.wake_at = "call", self.world.now + self.call_timeout_ms
             return
 
@@ -180,7 +188,7 @@ class SimScheduler:
                 return True
             if task.status == "call":
                 results = self._process(task).results
-                if all(xid in results for xid in task.xids):
+                if all(xid in results for xid in task.xids[len(task.replies):]):
                     return True
             elif task.status == "watch" and self._fired(task):
                 return True
@@ -201,10 +209,13 @@ class SimScheduler:
         now = self.world.now
         if task.status == "call":
             results = self._process(task).results
-            if all(xid in results for xid in task.xids):
-                replies = [results.pop(xid) for xid in task.xids]
-                ops = task.op.ops if type(task.op) is Pipeline else (task.op,)
-                outcomes = [_outcome(op, reply) for op, reply in zip(ops, replies)]
+            if all(xid in results for xid in task.xids[len(task.replies):]):
+                task.replies += [results.pop(xid) for xid in task.xids[len(task.replies):]]
+                if len(task.xids) < len(task.ops):  # a Pipeline sent one by one: the next
+                    task.xids.append(self._submit(task, task.ops[len(task.xids)]))
+                    task.wake_at = now + self.call_timeout_ms
+                    return True
+                outcomes = [_outcome(op, reply) for op, reply in zip(task.ops, task.replies)]
                 if type(task.op) is Pipeline:
                     task._value = outcomes
                 elif isinstance(outcomes[0], BaseException):
@@ -226,7 +237,7 @@ class SimScheduler:
         elif task.status == "sleep":
             if now < task.wake_at:
                 return False
-        task.status, task.xids, task.wake_at = "ready", [], None
+        task.status, task.xids, task.replies, task.wake_at = "ready", [], [], None
         return True
 
     # -- helpers -----------------------------------------------------------------------------
