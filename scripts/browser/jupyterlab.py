@@ -104,6 +104,11 @@ def start_lab(root: str | Path, python: str | None = None, timeout_s: float = 90
         "IPYTHONDIR": str(home / "ipython"),
         "PYTHONUNBUFFERED": "1",
     })
+    # No "notified about Jupyter news?" prompt, and never fetch news.
+    settings = home / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}\n')
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(home / "settings")
     log = home / "lab.log"
     command = [
         python, "-m", "jupyterlab", "--no-browser",

@@ -94,6 +94,8 @@ def _server_label(view: ServerView) -> str:
     status = view.status
     role = "observer " if view.observer else "server "
     lines = [f"{role}{view.sid} · {status}"]
+    if not view.booted:
+        return lines[0] + "\n(its disk is read when it boots)"
     if view.up and view.state is not None:
         if view.vote is not None and not view.vote.none:
             epoch = "" if view.vote.peer_epoch is None else f" e{view.vote.peer_epoch}"

@@ -162,7 +162,7 @@ class ViewerWidget:
         self.back_button = w.Button(description="◀ back", tooltip="previous event")
         self.step_button = w.Button(description="step ▶", tooltip="next event")
         self.next_button = w.Button(description="next state change »", tooltip="jump to the next state change",
-                                    layout=w.Layout(width="auto"))
+                                    layout=w.Layout(width="180px", min_width="180px"))
         self.label = w.HTML()
         self.explanation = w.HTML(layout=w.Layout(min_height="2.4em"))
         self.picture = w.HTML()
