@@ -16,12 +16,12 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 # KEEP_SERVICES=1 leaves the servers running after `make test` (stop them: make services-down)
 KEEP_SERVICES ?=
 
-.PHONY: help lab test venv setup-lab setup-test system-deps bench bench-locks services-up services-down clean
+.PHONY: help lab test venv setup-lab setup-test system-deps browser-deps bench bench-locks services-up services-down clean
 
 help:
 	@echo "make lab    - set up .venv and open JupyterLab on the course (no servers needed)"
 	@echo "make test   - set up .venv with test extras and run the whole suite"
-	@echo "make bench  - run the benchmarks (distlab bench sim / tree)"
+	@echo "make bench  - run the benchmarks (distlab bench sim / tree / zab / viz / grade)"
 	@echo "make bench-locks   - lock cycles/s, ours beside redis-py and kazoo on real servers"
 	@echo "make services-up   - start Redis, ZooKeeper (standalone + 3-server ensemble), PostgreSQL"
 	@echo "make services-down - stop them (by their pid files)"
@@ -51,6 +51,11 @@ setup-test: $(VENV)/.installed-test
 system-deps:
 	@sh scripts/system-deps.sh --require
 
+# The browser tests need Debian's Chromium and the Playwright driver; in CI a failure here is
+# fatal (the tests would fail anyway), elsewhere they then skip with a message.
+browser-deps: setup-test
+	@sh scripts/browser/ensure-chromium.sh "$(PY)" || [ -z "$$CI" ]
+
 lab: setup-lab
 	@sh scripts/system-deps.sh --warn
 	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --ServerApp.port=$(LAB_PORT) \
@@ -58,7 +63,7 @@ lab: setup-lab
 
 # The real servers come up before pytest and go down after it, whatever pytest says. If one
 # fails to start, the suite still runs: its tests fail and show that server's log.
-test: setup-test system-deps
+test: setup-test system-deps browser-deps
 	@status=0; \
 	trap '[ -n "$(KEEP_SERVICES)" ] || bash scripts/services/down.sh; exit 130' INT TERM; \
 	bash scripts/services/up.sh || { status=$$?; echo "distlab: a server did not start; its tests will fail" >&2; }; \
@@ -76,6 +81,9 @@ services-down:
 bench: setup-test
 	$(BIN)/distlab bench sim
 	$(BIN)/distlab bench tree
+	$(BIN)/distlab bench zab
+	$(BIN)/distlab bench viz
+	$(BIN)/distlab bench grade
 
 # Starts the servers it needs if they are not running, and stops those again afterwards.
 bench-locks: setup-test
