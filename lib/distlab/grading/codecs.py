@@ -57,15 +57,15 @@ def _classes() -> dict[str, type]:
 
 def encode(value: Any) -> Any:
     """A JSON-ready form of ``value`` (raises CodecError for anything not allowed)."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (bytes, bytearray)):
-        return {"$b": bytes(value).hex()}
-    if isinstance(value, enum.Enum):
+    if isinstance(value, enum.Enum):  # first: an IntEnum is also an int
         name = type(value).__name__
         if _classes().get(name) is not type(value):
             raise CodecError(f"enum {name} may not cross the sandbox boundary")
         return {"$e": name, "v": value.name}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return {"$b": bytes(value).hex()}
     if isinstance(value, list):
         return [encode(v) for v in value]
     if isinstance(value, tuple) and not hasattr(value, "_fields"):

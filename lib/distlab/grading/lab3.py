@@ -26,17 +26,17 @@ from distlab.zk.tree import DataTree
 from distlab.zk.watches import EventType
 
 # ------------------------------------------------------------------ A: paths ---------------
-# PathUtilsTest rows and the data-model doc's rules: (path, is_sequential, valid?)
+# PathUtilsTest (every validatePath case) and the data-model doc's rules: (path, is_sequential, valid?)
 ZK_PATH_ROWS = [
     ("/", False, True),
     ("/this is / a valid/path", False, True),  # testValidatePath_ValidPath
     ("/name/with.period.", False, True),  # testValidatePath_NameContainingPeriod
     ("/a/...", False, True),
     ("/a/.b", False, True),
-    ("/test\u0020", False, True),
-    ("/test\u007e", False, True),
+    ("/test\u0020", False, True),  # testValidatePath_0x20: the first allowed character
+    ("/test\u007e", False, True),  # testValidatePath_0x7e
     ("/test\u00a0", False, True),
-    ("/test\uffef", False, True),
+    ("/test\uffef", False, True),  # testValidatePath_HighestAllowableChar
     ("/\u4e2d\u6587", False, True),
     ("/zookeeper", False, True),  # reserved for create, still a valid path
     ("", False, False),  # testValidatePath_EmptyString
@@ -49,13 +49,13 @@ ZK_PATH_ROWS = [
     ("/double/../period", False, False),  # testValidatePath_DoublePeriod
     ("/.", False, False),
     ("/a/..", False, False),
-    ("/test\u0001", False, False),
-    ("/test\u001f", False, False),
-    ("/test\u007f", False, False),
-    ("/test\u009f", False, False),
-    ("/test\ud800", False, False),
-    ("/test\uf8ff", False, False),
-    ("/test\ufff0", False, False),
+    ("/test\u0001", False, False),  # testValidatePath_0x01
+    ("/test\u001f", False, False),  # testValidatePath_0x1F
+    ("/test\u007f", False, False),  # testValidatePath_0x7f
+    ("/test\u009f", False, False),  # testValidatePath_0x9f
+    ("/test\ud800", False, False),  # testValidatePath_ud800
+    ("/test\uf8ff", False, False),  # testValidatePath_uf8ff
+    ("/test\ufff0", False, False),  # testValidatePath_SupplementaryChar
     ("/test\uffff", False, False),
     ("/smile\U0001f600", False, False),  # a surrogate pair in Java
     ("/q/", True, True),  # a sequential prefix is checked as path + "1"
@@ -208,18 +208,34 @@ ZK_VERSION_ROWS = [
 ]
 
 
+_FATAL = ("NotImplementedError", "timeout", "died", "dead", "MemoryError", "SystemExit")
+
+
+class _Raised:
+    """The learner's function raised another exception than BadVersionError (never equal to an answer)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+
 def _version_outcome(fn: Any, current: int, expected: int) -> Any:
-    """The learner's answer: an int, or "BadVersion" if it raised BadVersionError."""
+    """The learner's answer: an int, "BadVersion" if it raised BadVersionError, else what it raised."""
     from distlab.grading.sandbox import LearnerError
 
     try:
         return fn(current, expected)
     except BadVersionError:
         return "BadVersion"
-    except LearnerError as error:
+    except LearnerError as error:  # in the grader's sandbox the exception arrives by name
         if error.kind == "BadVersionError":
             return "BadVersion"
+        if error.kind in _FATAL:
+            raise
+        return _Raised(error.kind)
+    except NotImplementedError:
         raise
+    except Exception as error:  # in the notebook's kernel
+        return _Raised(type(error).__name__)
 
 
 def _reference_version(current: int, expected: int) -> Any:
@@ -227,6 +243,8 @@ def _reference_version(current: int, expected: int) -> Any:
 
 
 def _describe_version(value: Any) -> str:
+    if isinstance(value, _Raised):
+        return f"raised {value.kind} (a version mismatch raises BadVersionError)"
     return "raised BadVersionError" if value == "BadVersion" else f"returned {value!r}"
 
 
@@ -241,7 +259,7 @@ def check_check_and_inc_version(fn: Any, seed: int) -> Outcome:
             cases.append((current, expected, _reference_version(current, expected)))
     for current, expected, want in cases:
         got = _version_outcome(fn, current, expected)
-        if got != "BadVersion" and type(got) is not int:
+        if got != "BadVersion" and type(got) is not int and not isinstance(got, _Raised):
             return Outcome.fail(f"check_and_inc_version must return the new version (an int) or raise "
                                 f"BadVersionError, got {got!r}")
         if got != want:
@@ -273,7 +291,7 @@ _UNIVERSE = ("/a", "/a/b", "/a/b/c", "/a/d", "/e")
 _READS = ("getData", "exists", "getChildren")
 _WATCHERS = ("w1", "w2", "w3")
 
-# Rows from TestWatches / the watches doc: (existing, reads, op, path, expected events)
+# Rows from the watches doc and tests/zk/test_watches.py: (existing, reads, op, path, expected events)
 _C, _D, _M, _CH = EventType.NodeCreated, EventType.NodeDeleted, EventType.NodeDataChanged, EventType.NodeChildrenChanged
 ZK_EVENT_ROWS = [
     (["/p", "/p/c"], [("exists", "/p/n", "w1"), ("getChildren", "/p", "w2")], "create", "/p/n",

@@ -375,7 +375,7 @@ def _old_leader_story(e: Ensemble, rng: random.Random) -> None:
     main = e.client(servers=others, timeout_ms=40_000, name="main")
     for i in range(rng.randint(1, 4)):
         _retrying(lambda: main.create(f"/kept{i}", b"k"))
-    lone = e.client(servers=[leader], timeout_ms=40_000, name="lone")
+    e.client(servers=[leader], timeout_ms=40_000, name="lone")  # its writes reach only the old leader
     logged = len(e.peer(leader).log)
     for i in range(rng.randint(1, 3)):
         e.world.inject("lone", ApiCall(100 + i, CreateRequest(path=f"/lost{i}", data=b"never")))
@@ -411,7 +411,7 @@ def _lagging_follower_story(e: Ensemble, rng: random.Random) -> None:
 
 def _crash_restart_story(e: Ensemble, rng: random.Random) -> None:
     """Writes with crashes and restarts scattered through them (a seeded schedule)."""
-    leader = e.wait_for_leader()
+    e.wait_for_leader()
     zk = e.client(timeout_ms=40_000)
     entries = []
     t = e.world.now

@@ -43,7 +43,7 @@ def _unwrap(error: ProcessError) -> Outcome:
 
 
 # ------------------------------------------------------------------ A: has_quorum ----------
-# QuorumMaj.containsQuorum, the docstring table of distlab.zab.quorum and QuorumMajorityTest-style rows
+# QuorumMaj.containsQuorum: the table of distlab.zab.quorum, and the majority rule at its edges
 ZK_QUORUM_ROWS = [
     ({1, 2}, {1, 2, 3}, True),
     ({1}, {1, 2, 3}, False),
@@ -98,12 +98,15 @@ def _fuzz(fn: Any, seed: int) -> Outcome:
         result, _ = run_case(case, impl=Impl(has_quorum=fn), settle_ms=60_000)
     except ProcessError as error:
         outcome = _unwrap(error)
-        return Outcome.fail(f"with your has_quorum an ensemble broke: {outcome.message}. "
-                            f"Replay: {case.replay_command()}", outcome.excerpt)
+        return Outcome.fail(f"with your has_quorum an ensemble broke: {outcome.message}",
+                            (outcome.excerpt + "\n" if outcome.excerpt else "") + f"replay the case: {case.replay_command()}")
     if result.violations:
+        from distlab.sim.faults import describe
+
+        faults = ", ".join(f"{describe(f)} at {at} ms" for at, f in case.schedule.entries) or "no faults"
         return Outcome.fail(f"with your has_quorum as the ensemble's quorum rule ({case.servers} voters, "
-                            f"{case.observers} observer(s), faults {case.schedule.to_json()}), a property broke: "
-                            f"{result.violations[0]}. Replay the case: {case.replay_command()}")
+                            f"{case.observers} observer(s), {case.drop:.0%} loss; {faults}), a property broke: "
+                            f"{result.violations[0]}", f"replay the case: {case.replay_command()}")
     return Outcome.ok()
 
 
@@ -148,14 +151,14 @@ def _crash_test(fn: Any, seed: int) -> Outcome:
             writer = e.client(timeout_ms=20_000)
             writer.create("/after", b"2")
         except (TimeoutError, KeeperError) as error:
-            return Outcome.fail(f"you said {n} servers tolerate {f} crashes; after crashing {victims} the "
-                                f"{n - f} left did not serve a write: {error}")
+            return Outcome.fail(f"you said {n} servers tolerate {f} crash{'' if f == 1 else 'es'}; with servers "
+                                f"{victims} down, the {n - f} left did not serve a write: {error}")
         extra = [s for s in e.servers if s not in victims][0]
         e.crash(extra)
         e.run(30_000)  # well past syncLimit: a leader without a quorum steps down
         if e.leader() is not None:
-            return Outcome.fail(f"you said {n} servers tolerate only {f} crashes, but after crashing "
-                                f"{victims + [extra]} ({f + 1} servers) server {e.leader()} still leads with "
+            return Outcome.fail(f"you said {n} servers tolerate only {f} crash{'' if f == 1 else 'es'}, but with "
+                                f"{f + 1} of them down (servers {victims + [extra]}) server {e.leader()} still leads, "
                                 f"{n - f - 1} of {n} up: the ensemble tolerates more")
     except ProcessError as error:
         return _unwrap(error)
