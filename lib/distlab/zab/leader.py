@@ -190,7 +190,8 @@ class Leader:
         self.epoch = self.max_accepted_epoch + 1
         self.peer.persist_accepted_epoch(self.epoch)
         self.peer.note(f"leader {self.sid}: {sorted(self.connecting)} connected; new epoch {self.epoch} "
-                       f"(1 + highest acceptedEpoch {self.max_accepted_epoch})")
+                       f"(1 + highest acceptedEpoch {self.max_accepted_epoch})", zab="epoch", epoch=self.epoch,
+                       connected=sorted(self.connecting))
         for sid in sorted(self.learners):
             self._send_leader_info(self.learners[sid])
         self._try_epoch_quorum()
@@ -227,7 +228,8 @@ class Leader:
         self.epoch_quorum = True
         self.peer.persist_current_epoch(self.epoch)
         self.peer.zab_state = ZabState.SYNCHRONIZATION
-        self.peer.note(f"leader {self.sid}: {sorted(self.epoch_acks)} acked epoch {self.epoch}; syncing learners")
+        self.peer.note(f"leader {self.sid}: {sorted(self.epoch_acks)} acked epoch {self.epoch}; syncing learners",
+                       zab="epoch_acked", epoch=self.epoch, acks=sorted(self.epoch_acks))
         for sid in sorted(self.learners):
             if self.learners[sid].phase == "epoch_acked":
                 self._sync(self.learners[sid])
@@ -254,7 +256,8 @@ class Leader:
             raise TypeError(f"choose_sync_mode must return a SyncPlan, got {plan!r}")
         handler.plan = plan
         peer.note(f"leader {self.sid} syncs {handler.sid} (last zxid {format_zxid(handler.last_zxid)}): "
-                  f"{describe_plan(plan)}")
+                  f"{describe_plan(plan)}", zab="sync", learner=handler.sid, learner_last=handler.last_zxid,
+                  mode=plan.mode.value, trunc=plan.trunc_zxid, snap=plan.snap_zxid, forward_from=plan.forward_from)
         if plan.mode is SyncMode.SNAP:
             peer.send(handler.sid, Snap(peer.tree.last_processed_zxid, peer.tree.snapshot()))
         else:

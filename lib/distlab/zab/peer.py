@@ -250,7 +250,7 @@ class QuorumPeer:
         self._reload()
         self.note(f"{self.sid} truncated its log to {format_zxid(zxid)}, dropping "
                   f"{[format_zxid(p.zxid) for p in dropped]}", zab="reloaded",
-                  last_processed=self.tree.last_processed_zxid)
+                  last_processed=self.tree.last_processed_zxid, zxid=zxid, how="trunc")
 
     def load_snapshot(self, zxid: int, snapshot: bytes) -> None:
         """A SNAP from the leader replaces the in-memory database; the disk is untouched.
@@ -264,7 +264,7 @@ class QuorumPeer:
         self.committed_log = deque(maxlen=self.config.committed_log_size)
         self.txns_since_snapshot = 0
         self.note(f"{self.sid} loaded the leader's snapshot at {format_zxid(zxid)}", zab="reloaded",
-                  last_processed=self.tree.last_processed_zxid)
+                  last_processed=self.tree.last_processed_zxid, zxid=zxid, how="snap")
 
     def commit_snapshot(self) -> None:
         """At NEWLEADER: the snapshot received with SNAP becomes durable; the old log goes."""
@@ -385,7 +385,8 @@ class QuorumPeer:
         self._set_state(LOOKING)
         self.zab_state = ZabState.ELECTION
         self.note(f"{self.sid} became LOOKING: {reason}", zab="looking",
-                  last_processed=self.tree.last_processed_zxid)
+                  last_processed=self.tree.last_processed_zxid, last_logged=self.last_logged_zxid,
+                  accepted_epoch=self.accepted_epoch, current_epoch=self.current_epoch)
         self._run_election(self.election.start(self.last_logged_zxid, self.current_epoch))
 
     def _become_leading(self, vote: Vote) -> None:
