@@ -21,6 +21,8 @@ from typing import Any
 
 from distlab.grading.parts import Outcome, Part, register
 from distlab.sim.world import ProcessError
+from distlab.testing.fuzz import random_case, run_case
+from distlab.zab.config import Impl
 from distlab.zab.quorum import has_quorum as reference_has_quorum
 from distlab.zab.quorum import tolerated_failures as reference_tolerated
 from distlab.zab.zxid import counter_of, format_zxid, make_zxid
@@ -280,7 +282,8 @@ def check_process_ack(fn: Any, seed: int) -> Outcome:
                 committed_mine += new
         if committed_mine != sorted(committed_mine):
             return Outcome.fail(f"commits happened out of zxid order: {[_fmt(x) for x in committed_mine]}")
-    return Outcome.ok()
+    # And as the leader's commit rule in a real, fuzzed ensemble (Impl.process_ack).
+    return _fuzzed(seed, Impl(process_ack=fn), "process_ack")
 
 
 def _ack_result_problem(got: Any) -> str | None:
@@ -355,6 +358,21 @@ def check_epoch_to_propose(fn: Any, seed: int) -> Outcome:
                 "(Leader.getEpochToPropose): wait (None) until the leader and the voters that connected form "
                 "a quorum; then propose 1 + the highest acceptedEpoch among the leader and everyone that "
                 "connected, observers included, so no server can have promised the new epoch already")
+    # And as the leader's new-epoch rule in a real, fuzzed ensemble (Impl.epoch_to_propose).
+    return _fuzzed(seed, Impl(epoch_to_propose=fn), "epoch_to_propose")
+
+
+def _fuzzed(seed: int, impl: Impl, name: str) -> Outcome:
+    """One fault schedule with client load, the learner's rule plugged into every leader."""
+    try:
+        result, _ = run_case(random_case(seed), impl=impl)
+    except ProcessError as error:
+        return _unwrap(error)
+    if result.violations:
+        first = result.violations[0]
+        return Outcome.fail(f"with your {name} as the leaders' rule, a fuzzed run (seed {seed}) broke "
+                            f"{first.invariant}: {first.detail}",
+                            f"replay: distlab fuzz zab --replay '{result.case.replay_command().split(chr(39))[1]}'")
     return Outcome.ok()
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from distlab.sansio import UsageError
+from distlab.zab.broadcast import ProcessAck, process_ack
+from distlab.zab.discovery import EpochToPropose, epoch_to_propose
 from distlab.zab.election import HandleNotification, VoteOrder, handle_notification, vote_order
 from distlab.zab.quorum import HasQuorum, has_quorum
 from distlab.zab.sync import ChooseSyncMode, choose_sync_mode
@@ -94,8 +96,11 @@ class Impl:
     handle_notification: HandleNotification = field(default=handle_notification)
     choose_sync_mode: ChooseSyncMode = field(default=choose_sync_mode)
     has_quorum: HasQuorum = field(default=has_quorum)
+    process_ack: ProcessAck = field(default=process_ack)
+    epoch_to_propose: EpochToPropose = field(default=epoch_to_propose)
 
     def __post_init__(self) -> None:
-        for name in ("vote_order", "handle_notification", "choose_sync_mode", "has_quorum"):
+        for name in ("vote_order", "handle_notification", "choose_sync_mode", "has_quorum", "process_ack",
+                     "epoch_to_propose"):
             if not callable(getattr(self, name)):
                 raise UsageError(f"Impl.{name} must be callable, got {getattr(self, name)!r}")

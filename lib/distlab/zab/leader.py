@@ -42,13 +42,16 @@ from distlab.zab.messages import (
     UpToDate,
 )
 from distlab.zab.sync import LeaderHistory, SyncMode, SyncPlan, describe_plan
-from distlab.zab.peer import txn_fingerprint
+from distlab.zab.peer import ProtocolViolation, txn_fingerprint
 from distlab.zab.zxid import MAX_COUNTER, counter_of, format_zxid, make_zxid
 from distlab.zk.errors import Code, KeeperError
 from distlab.zk.ops import CloseSessionRequest, CreateSessionTxn, CloseSessionTxn, ErrorTxn, prepare, OutstandingChanges
 from distlab.zk.sessions import SessionTracker
 
 __all__ = ["Leader", "LearnerHandler"]
+
+
+
 
 
 @dataclass
@@ -185,9 +188,17 @@ class Leader:
             self._send_leader_info(self.learners[src])
 
     def _try_fix_epoch(self) -> None:
-        if self.epoch is not None or not self.has_quorum(self.connecting, self.voters):
+        if self.epoch is not None:
             return
-        self.epoch = self.max_accepted_epoch + 1
+        infos = {sid: h.accepted_epoch for sid, h in self.learners.items()}
+        epoch = self.peer.impl.epoch_to_propose(self.sid, self.peer.accepted_epoch, infos, self.voters,
+                                               self.has_quorum)
+        if epoch is None:
+            return
+        if type(epoch) is not int or epoch <= self.peer.accepted_epoch:
+            raise ProtocolViolation(f"epoch_to_propose gave {epoch!r}: a new epoch must be an int above the "
+                                    f"leader's acceptedEpoch {self.peer.accepted_epoch}")
+        self.epoch = epoch
         self.peer.persist_accepted_epoch(self.epoch)
         self.peer.note(f"leader {self.sid}: {sorted(self.connecting)} connected; new epoch {self.epoch} "
                        f"(1 + highest acceptedEpoch {self.max_accepted_epoch})", zab="epoch", epoch=self.epoch,
@@ -386,12 +397,12 @@ class Leader:
         txn = self._prepare(session, request, zxid)
         proposal = Proposal(zxid, txn, xid)
         peer.log_append(proposal)
-        self.outstanding[zxid] = _Outstanding(proposal, {self.sid})  # the leader acks its own log write
+        self.outstanding[zxid] = _Outstanding(proposal, set())
         for sid in sorted(self.learners):
             handler = self.learners[sid]
             if handler.forwarding and not handler.observer:
                 peer.send(sid, ProposalPacket(zxid, txn, xid))
-        self._try_commit()
+        self._process_ack(self.sid, zxid)  # the leader acks its own log write
 
     def _prepare(self, session: int, request: Any, zxid: int):
         peer = self.peer
@@ -412,34 +423,42 @@ class Leader:
             return ErrorTxn(zxid=zxid, time=now, session_id=session, err=int(error.code))
 
     def _process_ack(self, sid: int, zxid: int) -> None:
-        if zxid <= self.last_committed or zxid not in self.outstanding:
-            return
-        self.outstanding[zxid].acks.add(sid)
-        self._try_commit()
+        """One ack through ``impl.process_ack`` (the Lab 7 seam); commit what it says, in order."""
+        acks = {z: frozenset(o.acks) for z, o in self.outstanding.items()}
+        result = self.peer.impl.process_ack(acks, self.last_committed, sid, zxid, self.voters, self.has_quorum)
+        try:
+            remaining, committed = result
+            remaining, committed = dict(remaining), list(committed)
+        except (TypeError, ValueError):
+            raise ProtocolViolation(f"process_ack must return (outstanding dict, committed list), got {result!r}") from None
+        for z in committed:
+            if not self.outstanding or z != min(self.outstanding):
+                head = format_zxid(min(self.outstanding)) if self.outstanding else "nothing"
+                raise ProtocolViolation(f"process_ack committed {format_zxid(z) if isinstance(z, int) else z!r} "
+                                        f"while {head} is the next outstanding proposal: commits go in zxid order")
+            self._commit(z, acks.get(z, frozenset()) | ({sid} if z == zxid else frozenset()))
+        for z, acked in remaining.items():
+            if z in self.outstanding:
+                self.outstanding[z].acks = set(acked)
 
-    def _try_commit(self) -> None:
-        """``Leader.tryToCommit``: commit in zxid order, each once a quorum has acked it."""
+    def _commit(self, zxid: int, acked_by: frozenset) -> None:
+        """``Leader.commit``: COMMIT to followers, INFORM to observers, apply here, answer syncs."""
         peer = self.peer
-        while self.outstanding:
-            zxid = min(self.outstanding)
-            entry = self.outstanding[zxid]
-            if not self.has_quorum(entry.acks, self.voters):
-                return
-            del self.outstanding[zxid]
-            self.last_committed = zxid
-            p = entry.proposal
-            peer.note(f"leader {self.sid} commits {format_zxid(zxid)} (acks {sorted(entry.acks)})",
-                      zab="committed", zxid=zxid, txn=txn_fingerprint(p.txn))
-            for sid in sorted(self.learners):
-                handler = self.learners[sid]
-                if handler.forwarding:
-                    peer.send(sid, Inform(zxid, p.txn, p.cxid) if handler.observer else Commit(zxid))
-            peer.apply_committed(p)
-            self.changes.discard_applied(zxid)
-            ready = [s for s in self.pending_syncs if s[0] <= zxid]
-            self.pending_syncs = [s for s in self.pending_syncs if s[0] > zxid]
-            for _, origin, session, xid in ready:
-                self._answer_sync(origin, session, xid)
+        entry = self.outstanding.pop(zxid)
+        self.last_committed = zxid
+        p = entry.proposal
+        peer.note(f"leader {self.sid} commits {format_zxid(zxid)} (acks {sorted(acked_by)})",
+                  zab="committed", zxid=zxid, txn=txn_fingerprint(p.txn))
+        for sid in sorted(self.learners):
+            handler = self.learners[sid]
+            if handler.forwarding:
+                peer.send(sid, Inform(zxid, p.txn, p.cxid) if handler.observer else Commit(zxid))
+        peer.apply_committed(p)
+        self.changes.discard_applied(zxid)
+        ready = [s for s in self.pending_syncs if s[0] <= zxid]
+        self.pending_syncs = [s for s in self.pending_syncs if s[0] > zxid]
+        for _, origin, session, xid in ready:
+            self._answer_sync(origin, session, xid)
 
     def on_applied(self, proposal: Proposal, result: Any) -> None:
         """Session bookkeeping after a txn is applied here."""
