@@ -374,92 +374,273 @@ def _search(
     watch: int = -1,
     tried: dict[Any, None] | None = None,
 ) -> tuple[str, list[int] | None, int, int]:
-    """Decide one sub-history.
+    """Decide one sub-history: ``(verdict, witness op indices | None, steps, frontier op)``.
 
-    Returns ``(verdict, witness op indices | None, steps used, frontier op)``. For a
-    violation the *frontier op* is the op of the latest return event that some reachable
-    configuration got up to: every prefix of the history before its response is
-    linearizable (the culprit is this op or a later one). If ``watch`` names an op, the
-    states in which it was tried are added to ``tried`` (for a failing search, a superset
-    of the states in which it can take effect).
+    Depth-first first (porcupine's order: finds a witness for a correct history in a few
+    steps per operation), for at most ``_DFS_STEPS_PER_OP`` steps per operation; if that
+    does not settle it, best-first with the rest of the budget (proves violations among
+    pending operations without blowing up). Both are exact; only their visiting order
+    differs, and the result is monotone in ``limit``.
 
-    A configuration is (completed ops placed, pending ops placed, model state). The
-    completed ops enabled in it are the unplaced ones whose call comes before the first
-    return event of an unplaced completed op (the *barrier*); pending ops, which have no
-    return event, are enabled once called. Memo (Lowe): configurations are grouped by
-    (completed ops placed, state), and one is dropped if the group already holds one with
-    a *subset* of its pending ops -- whatever the bigger one can still do, the smaller one
-    can too. For that check to be complete, configurations are expanded best-first:
-    fewer pending ops placed first, then deeper (more completed ops placed) first, then
-    newest first -- depth-first, as in porcupine, as long as no pending op is involved.
-    Interchangeable pending ops (``Model.pending_class``) are placed in call order only.
+    For a violation the *frontier op* is the op of the latest return event that some
+    reachable configuration got up to: every prefix of the history before its response is
+    linearizable, so the culprit is this op or a later one. If ``watch`` names a completed
+    op, the states in which it was tried are added to ``tried`` (for a failing search, a
+    superset of the states in which it can take effect).
     """
-    n = len(step_ops)
-    events = [(inv[i], 0, i) for i in range(n)]
-    events += [(r, 1, i) for i, r in enumerate(resp) if r is not None]
-    events.sort()  # calls before returns at equal times: touching intervals overlap
-    call_pos = [0] * n
-    ret_pos = [0] * n
-    for p, (_, kind, i) in enumerate(events):
-        if kind:
-            ret_pos[i] = p
-        else:
-            call_pos[i] = p
-    comp = sorted((i for i in range(n) if resp[i] is not None), key=call_pos.__getitem__)
-    pend = sorted((i for i in range(n) if resp[i] is None), key=call_pos.__getitem__)
-    n_comp = len(comp)
+    lay = _Layout(model, step_ops, inv, resp, watch)
+    share = min(limit, _DFS_STEPS_PER_OP * len(step_ops) + _DFS_STEPS_BASE)
+    verdict, order, steps, frontier = _depth_first(model, lay, share, tried)
+    if verdict != "unknown" or share == limit:
+        return verdict, order, steps, frontier
+    verdict, order, more, frontier = _best_first(model, lay, limit - steps, tried)
+    return verdict, order, steps + more, frontier
+
+
+_DFS_STEPS_PER_OP = 50
+_DFS_STEPS_BASE = 1000
+
+
+class _Layout:
+    """One sub-history laid out for the searches.
+
+    Events are sorted by time, calls before returns at equal times (touching intervals
+    overlap). Completed ops are numbered ``k`` in call order; the completed ops placed in a
+    configuration are ``(lo, bits)``: all ops before ``lo`` are placed, bit ``j`` of
+    ``bits`` says whether ``lo + j`` is (small ints even for long histories). Pending ops
+    are numbered ``j`` in call order (bit ``j`` of a pending set) and grouped into classes
+    of interchangeable ops (``Model.pending_class``), each placed in call order only.
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        step_ops: list[Operation],
+        inv: list[int],
+        resp: list[int | None],
+        watch: int,
+    ) -> None:
+        n = len(step_ops)
+        events = [(inv[i], 0, i) for i in range(n)]
+        events += [(r, 1, i) for i, r in enumerate(resp) if r is not None]
+        events.sort()
+        call_pos = [0] * n
+        ret_pos = [-1] * n
+        for p, (_, kind, i) in enumerate(events):
+            if kind:
+                ret_pos[i] = p
+            else:
+                call_pos[i] = p
+        self.events = events
+        self.end = len(events)
+        comp = sorted((i for i in range(n) if resp[i] is not None), key=call_pos.__getitem__)
+        self.comp = comp
+        self.c_call = [call_pos[i] for i in comp]
+        self.c_ret = [ret_pos[i] for i in comp]
+        self.c_ops = [step_ops[i] for i in comp]
+        self.k_of = {i: k for k, i in enumerate(comp)}
+        self.c_watch = self.k_of.get(watch, -1)
+        pend = sorted((i for i in range(n) if resp[i] is None), key=call_pos.__getitem__)
+        self.pend = pend
+        self.p_call = [call_pos[i] for i in pend]
+        self.p_ops = [step_ops[i] for i in pend]
+        pending_class = getattr(model, "pending_class", None)
+        by_class: dict[Any, list[int]] = {}
+        classes: list[list[int]] = []
+        for j, i in enumerate(pend):
+            cls = pending_class(step_ops[i]) if pending_class is not None else None
+            if cls is None:
+                classes.append([j])
+            elif cls in by_class:
+                by_class[cls].append(j)
+            else:
+                by_class[cls] = members = [j]
+                classes.append(members)
+        self.classes = classes
+        self.class_mask = [sum(1 << j for j in members) for members in classes]
+
+
+def _fresh(memo: dict[tuple[Any, ...], list[int]], key: tuple[Any, ...], pending: int) -> bool:
+    """Record a configuration; False if one with the same key and a subset of its pending
+    ops is already recorded (it can do everything this one can)."""
+    try:
+        group = memo.get(key)
+    except TypeError:
+        raise TypeError(f"model states must be hashable, got {key[-1]!r}") from None
+    if group is None:
+        memo[key] = [pending]
+        return True
+    for other in group:
+        if not other & ~pending:
+            return False
+    group.append(pending)
+    return True
+
+
+def _depth_first(
+    model: Model, lay: _Layout, limit: int, tried: dict[Any, None] | None
+) -> tuple[str, list[int] | None, int, int]:
+    """Porcupine's walk: depth-first over a doubly linked list of the completed ops' call
+    and return events, lifting an op's events out when it is placed and putting them back
+    (dancing links) when the search backtracks. Pending ops are tried after the completed
+    ones, one per class."""
+    n_comp = len(lay.comp)
     if not n_comp:
         return "ok", [], 0, -1
-    c_call = [call_pos[i] for i in comp]
-    c_ret = [ret_pos[i] for i in comp]
-    p_call = [call_pos[i] for i in pend]
-    # same_before[k]: the previous pending op of k's class (-1: none); placed in order only.
-    same_before = [-1] * len(pend)
-    pending_class = getattr(model, "pending_class", None)
-    if pending_class is not None:
-        last_of_class: dict[Any, int] = {}
-        for k, i in enumerate(pend):
-            cls = pending_class(step_ops[i])
-            if cls is not None:
-                same_before[k] = last_of_class.get(cls, -1)
-                last_of_class[cls] = k
-    c_ops = [step_ops[i] for i in comp]
-    p_ops = [step_ops[i] for i in pend]
-    c_watch = comp.index(watch) if watch in comp else -1
-    step = model.step
-    n_pend_ops = len(pend)
-    end = len(events)
+    events, end, c_ops, c_watch = lay.events, lay.end, lay.c_ops, lay.c_watch
+    classes, p_call, p_ops, pend = lay.classes, lay.p_call, lay.p_ops, lay.pend
+    n_classes = len(classes)
+    k_of = lay.k_of
+    head_node = end
+    nxt = [-1] * (end + 1)
+    prv = [-1] * (end + 1)
+    k_at = [-1] * end  # completed op k of a call event
+    match = [-1] * end  # return event of a call event
+    ret_at: dict[int, int] = {}
+    tail = head_node
+    for p in range(end - 1, -1, -1):
+        _, kind, i = events[p]
+        if i in k_of and kind:
+            ret_at[i] = p
+    for p, (_, kind, i) in enumerate(events):
+        k = k_of.get(i)
+        if k is None:
+            continue
+        if not kind:
+            k_at[p] = k
+            match[p] = ret_at[i]
+        nxt[tail] = p
+        prv[p] = tail
+        tail = p
 
-    # Config ids index these lists. Completed ops placed are (lo, bits): every op before
-    # lo (in call order) is placed, bit k of bits says whether op lo + k is.
-    cfg_lo = [0]
-    cfg_bits = [0]
-    cfg_pend = [0]
-    cfg_state = [model.init()]
-    cfg_parent = [-1]
-    cfg_op = [-1]  # index into `events`' op numbering of the op placed last
-    groups: dict[tuple[int, int, Any], list[int]] = {}
-    try:
-        groups[(0, 0, cfg_state[0])] = [0]
-    except TypeError:
-        raise TypeError(f"model states must be hashable; {model!r} produced {cfg_state[0]!r}") from None
-    heap: list[tuple[int, int, int, int]] = [(0, 0, 0, 0)]  # (pending placed, -depth, -id, id)
-    depth = [0]
+    step = model.step
+    memo: dict[tuple[Any, ...], list[int]] = {}
+    # (0, call event, op, state, lo, bits, barrier) or (1, class, op, state, lo, bits, barrier)
+    stack: list[tuple[int, int, int, Any, int, int, int]] = []
+    class_head = [0] * n_classes
+    state = model.init()
+    lo = bits = pset = 0
+    remaining = n_comp
     steps = 0
     frontier = -1
+    barrier = end
+    in_main = True
+    entry = nxt[head_node]
+    ci = 0
+    while remaining:
+        if steps >= limit:
+            return "unknown", None, steps, -1
+        if in_main:
+            steps += 1
+            k = k_at[entry] if entry != -1 else -1
+            if k != -1:  # a call: try to place that op now
+                if k == c_watch:
+                    tried[state] = None  # type: ignore[index]
+                ok, new_state = step(state, c_ops[k])
+                if ok:
+                    new_bits = bits | (1 << (k - lo))
+                    new_lo = lo
+                    if k == lo:
+                        while new_bits & 1:
+                            new_bits >>= 1
+                            new_lo += 1
+                    if _fresh(memo, (new_lo, new_bits, new_state), pset):
+                        stack.append((0, entry, lay.comp[k], state, lo, bits, barrier))
+                        state, lo, bits = new_state, new_lo, new_bits
+                        for node in (entry, match[entry]):
+                            p, q = prv[node], nxt[node]
+                            nxt[p] = q
+                            if q != -1:
+                                prv[q] = p
+                        remaining -= 1
+                        entry = nxt[head_node]
+                        continue
+                entry = nxt[entry]
+                continue
+            # The first return event of an unplaced op: only calls before it are enabled.
+            barrier = end if entry == -1 else entry
+            if barrier > frontier:
+                frontier = barrier
+            in_main = False
+            ci = 0
+            continue
+        if ci < n_classes:
+            members = classes[ci]
+            h = class_head[ci]
+            if h < len(members) and p_call[members[h]] < barrier:
+                steps += 1
+                j = members[h]
+                ok, new_state = step(state, p_ops[j])
+                if ok and _fresh(memo, (lo, bits, new_state), pset | (1 << j)):
+                    stack.append((1, ci, pend[j], state, lo, bits, barrier))
+                    state = new_state
+                    pset |= 1 << j
+                    class_head[ci] = h + 1
+                    in_main = True
+                    entry = nxt[head_node]
+                    continue
+            ci += 1
+            continue
+        # Nothing left to try here: undo the last placement and try what comes after it.
+        steps += 1
+        if not stack:
+            return "violation", None, steps, events[frontier][2]
+        kind, ref, _, state, lo, bits, barrier = stack.pop()
+        if kind == 0:
+            for node in (match[ref], ref):  # reverse order of removal
+                p, q = prv[node], nxt[node]
+                nxt[p] = node
+                if q != -1:
+                    prv[q] = node
+            remaining += 1
+            in_main = True
+            entry = nxt[ref]
+        else:
+            class_head[ref] -= 1
+            pset ^= 1 << classes[ref][class_head[ref]]
+            ci = ref + 1
+    return "ok", [entry[2] for entry in stack], steps, -1
+
+
+def _best_first(
+    model: Model, lay: _Layout, limit: int, tried: dict[Any, None] | None
+) -> tuple[str, list[int] | None, int, int]:
+    """Expand configurations best-first: fewest pending ops placed first, then most
+    completed ops placed, then newest. Every configuration with fewer pending ops is then
+    expanded before one with more, so the memo's subset check prunes *every* dominated
+    configuration -- which keeps histories with many pending ops tractable when the
+    answer is "violation" and the whole space has to be covered."""
+    n_comp = len(lay.comp)
+    if not n_comp:
+        return "ok", [], 0, -1
+    events, end, c_ops, c_watch = lay.events, lay.end, lay.c_ops, lay.c_watch
+    c_call, c_ret, comp = lay.c_call, lay.c_ret, lay.comp
+    classes, class_mask, p_call, p_ops, pend = (
+        lay.classes, lay.class_mask, lay.p_call, lay.p_ops, lay.pend
+    )
+    step = model.step
     heappush, heappop = heapq.heappush, heapq.heappop
 
+    # configuration id -> fields
+    cfg_lo, cfg_bits, cfg_pend, cfg_state = [0], [0], [0], [model.init()]
+    cfg_parent, cfg_op, cfg_depth = [-1], [-1], [0]
+    memo: dict[tuple[Any, ...], list[int]] = {}
+    _fresh(memo, (0, 0, cfg_state[0]), 0)
+    heap: list[tuple[int, int, int]] = [(0, 0, 0)]  # (pending placed, -depth, -id)
+    steps = 0
+    frontier = -1
     while heap:
         if steps >= limit:
             return "unknown", None, steps, -1
         steps += 1
-        n_placed_pend, _, _, cid = heappop(heap)
+        n_pend, _, cid = heappop(heap)
+        cid = -cid
         lo, bits, pset, state = cfg_lo[cid], cfg_bits[cid], cfg_pend[cid], cfg_state[cid]
-        if n_placed_pend:  # dominated by a configuration found after this one was queued?
-            group = groups[(lo, bits, state)]
-            if any(other != pset and not other & ~pset for other in group):
-                continue
-        # Barrier: the first return event of an unplaced completed op.
+        if n_pend and any(
+            other != pset and not other & ~pset for other in memo[(lo, bits, state)]
+        ):
+            continue  # dominated by a configuration found after this one was queued
+        # The barrier: first return event of an unplaced completed op.
         barrier = end
         candidates = []
         k = lo
@@ -475,11 +656,11 @@ def _search(
         for k in candidates:
             if c_call[k] > barrier:
                 break
-            if k == c_watch:
-                tried[state] = None  # type: ignore[index]
             if steps >= limit:
                 return "unknown", None, steps, -1
             steps += 1
+            if k == c_watch:
+                tried[state] = None  # type: ignore[index]
             ok, new_state = step(state, c_ops[k])
             if ok:
                 new_bits = bits | (1 << (k - lo))
@@ -489,33 +670,20 @@ def _search(
                         new_bits >>= 1
                         new_lo += 1
                 children.append((new_lo, new_bits, pset, new_state, comp[k]))
-        for k in range(n_pend_ops):
-            if p_call[k] > barrier:
-                break
-            if (pset >> k) & 1:
-                continue
-            j = same_before[k]
-            if j != -1 and not (pset >> j) & 1:
+        for c, members in enumerate(classes):
+            h = (pset & class_mask[c]).bit_count()
+            if h == len(members) or p_call[members[h]] > barrier:
                 continue
             if steps >= limit:
                 return "unknown", None, steps, -1
             steps += 1
-            ok, new_state = step(state, p_ops[k])
+            j = members[h]
+            ok, new_state = step(state, p_ops[j])
             if ok:
-                children.append((lo, bits, pset | (1 << k), new_state, pend[k]))
+                children.append((lo, bits, pset | (1 << j), new_state, pend[j]))
         for new_lo, new_bits, new_pset, new_state, op in children:
-            try:
-                group = groups.get((new_lo, new_bits, new_state))
-            except TypeError:
-                raise TypeError(
-                    f"model states must be hashable; {model!r} produced {new_state!r}"
-                ) from None
-            if group is None:
-                groups[(new_lo, new_bits, new_state)] = [new_pset]
-            elif any(not other & ~new_pset for other in group):
-                continue  # the same or a subset of its pending ops was seen: dominated
-            else:
-                group.append(new_pset)
+            if not _fresh(memo, (new_lo, new_bits, new_state), new_pset):
+                continue
             new_id = len(cfg_lo)
             cfg_lo.append(new_lo)
             cfg_bits.append(new_bits)
@@ -529,9 +697,9 @@ def _search(
                     order.append(cfg_op[new_id])
                     new_id = cfg_parent[new_id]
                 return "ok", order[::-1], steps, -1
-            d = depth[cid] + (new_pset == pset)
-            depth.append(d)
-            heappush(heap, (bin(new_pset).count("1"), -d, -new_id, new_id))
+            depth = cfg_depth[cid] + (new_pset == pset)
+            cfg_depth.append(depth)
+            heappush(heap, (n_pend + (new_pset != pset), -depth, -new_id))
     return "violation", None, steps, events[frontier][2]
 
 
