@@ -3,18 +3,21 @@
 Generated histories are cross-checked two ways: histories cut from a real sequential run
 must pass (and a read mutated to an impossible value must fail, with that read blamed),
 and small random histories must get the same verdict and culprit as a brute-force checker
-that tries every order.
+that tries every order -- with either search order forced, and with many timestamp ties.
 """
 
 from __future__ import annotations
 
 import itertools
+import random
+from contextlib import contextmanager
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from distlab.check import PENDING, CheckResult, Model, Operation, RegisterModel, check_linearizable
+from distlab.check import linearizability as lin_module
 
 REG = RegisterModel()
 INF = float("inf")
@@ -223,8 +226,10 @@ def test_pending_op_with_a_reply_time_may_still_take_effect_later():
 
 def test_cas_semantics():
     base = [w("c1", b"1", 0, 10)]
-    assert check_linearizable(base + [cas("c2", b"1", b"2", True, 20, 30), r("c3", b"2", 40, 50)]).ok
-    assert check_linearizable(base + [cas("c2", b"9", b"2", False, 20, 30), r("c3", b"1", 40, 50)]).ok
+    swapped = base + [cas("c2", b"1", b"2", True, 20, 30), r("c3", b"2", 40, 50)]
+    assert check_linearizable(swapped).ok
+    kept = base + [cas("c2", b"9", b"2", False, 20, 30), r("c3", b"1", 40, 50)]
+    assert check_linearizable(kept).ok
     bad_true = base + [cas("c2", b"9", b"2", True, 20, 30)]
     res = check_linearizable(bad_true)
     assert res.verdict == "violation" and res.culprit == bad_true[1]
@@ -232,7 +237,8 @@ def test_cas_semantics():
     bad_false = base + [cas("c2", b"1", b"2", False, 20, 30)]
     assert check_linearizable(bad_false).verdict == "violation"
     # A failed cas changes nothing.
-    assert check_linearizable(bad_false[:1] + [cas("c2", b"9", b"2", False, 20, 30), r("c3", b"2", 40, 50)]).verdict == "violation"
+    unchanged = base + [cas("c2", b"9", b"2", False, 20, 30), r("c3", b"2", 40, 50)]
+    assert check_linearizable(unchanged).verdict == "violation"
     # Two concurrent cas from the same expected value: at most one may succeed.
     both = base + [cas("c2", b"1", b"2", True, 20, 30), cas("c3", b"1", b"3", True, 20, 30)]
     assert check_linearizable(both).verdict == "violation"
@@ -267,7 +273,11 @@ def test_first_failing_key_in_sorted_order_is_reported():
 
 
 def test_multi_key_witness_covers_every_key():
-    h = [w("c1", b"1", 0, 10, key="/b"), w("c2", b"2", 0, 10, key="/a"), r("c1", b"1", 20, 30, key="/b")]
+    h = [
+        w("c1", b"1", 0, 10, key="/b"),
+        w("c2", b"2", 0, 10, key="/a"),
+        r("c1", b"1", 20, 30, key="/b"),
+    ]
     res = check_linearizable(h)
     assert_witness(h, res)
     assert [o.key for o in res.linearization] == ["/a", "/b", "/b"]
@@ -362,6 +372,16 @@ def test_custom_model_through_the_protocol():
         check_linearizable([op("a", "decr", None, 0, 0, 1, key="n")], model)
 
 
+def test_custom_model_with_pending_ops_and_no_pending_class():
+    model = CounterModel()
+    incr = [op(c, "incr", None, PENDING, 0, None, key="n") for c in ("a", "b")]
+    assert check_linearizable(incr + [op("c", "get", None, 1, 10, 20, key="n")], model).ok
+    assert check_linearizable(incr + [op("c", "get", None, 2, 10, 20, key="n")], model).ok
+    res = check_linearizable(incr + [op("c", "get", None, 3, 10, 20, key="n")], model)
+    assert res.verdict == "violation"
+    assert "leaves 0 or 1 or 2 where it could take effect" in res.explanation
+
+
 # --- the budget --------------------------------------------------------------------------
 
 
@@ -383,7 +403,8 @@ def test_tiny_budget_is_unknown_never_ok(final_read, truth):
         assert res.steps <= budget
     full = check_linearizable(h)
     assert full.verdict == truth
-    verdicts = {check_linearizable(h, max_steps=b).verdict for b in range(0, full.steps + 1, max(1, full.steps // 25))}
+    budgets = range(0, full.steps + 1, max(1, full.steps // 25))
+    verdicts = {check_linearizable(h, max_steps=b).verdict for b in budgets}
     assert verdicts <= {"unknown", truth}
     assert check_linearizable(h, max_steps=full.steps).verdict == truth
 
@@ -393,6 +414,30 @@ def test_hard_violation_blames_the_read_and_lists_possible_values():
     res = check_linearizable(h)
     assert res.verdict == "violation" and res.culprit == h[-1]
     assert "/x = 0" in res.explanation and "more states" in res.explanation
+
+
+def test_every_budget_gives_the_truth_or_unknown_and_violations_name_a_culprit():
+    h = hard_history(6, -1)
+    full = check_linearizable(h)
+    cut_short = 0
+    for budget in range(0, full.steps + 2, max(1, full.steps // 20)):
+        res = check_linearizable(h, max_steps=budget)
+        assert res.verdict in ("unknown", "violation")
+        assert res.steps <= budget
+        if res.verdict == "violation":
+            assert res.culprit == h[-1]
+            cut_short += "budget ran out" in res.explanation
+    assert cut_short  # proven violation, diagnosis cut short: still a violation
+
+
+def test_unresolved_states_are_marked_possibly():
+    h = [w("c1", b"1", 0, 10), w("c2", b"2", 0, 10), r("c3", b"3", 20, 30)]
+    assert "leaves /x = b'1' or /x = b'2'" in check_linearizable(h).explanation
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lin_module, "_EXPLAIN_STEPS", 0)
+        res = check_linearizable(h)
+    assert res.verdict == "violation" and res.culprit == h[2]
+    assert "possibly /x = b'1' or /x = b'2'" in res.explanation
 
 
 def test_budget_spent_across_keys():
@@ -445,7 +490,8 @@ def real_histories(draw):
         invoke = draw(st.integers(0, 10 * n))
         lost = draw(st.sampled_from(("pending", "never")))
         key = draw(st.sampled_from(("/a", "/b")))
-        timeline.append((key, "write", draw(st.sampled_from(VALUES)), None, invoke, invoke + 3, lost))
+        value = draw(st.sampled_from(VALUES))
+        timeline.append((key, "write", value, None, invoke, invoke + 3, lost))
     timeline.sort(key=lambda t: t[4])
     busy_until: list[float] = []  # per client
     history = []
@@ -525,3 +571,97 @@ def test_agrees_with_brute_force(history):
         assert_witness(history, res)
     else:
         assert res.culprit is brute_culprit(history)
+
+
+@contextmanager
+def only(engine):
+    """Force one of the two search orders (both must be exact on their own)."""
+    with pytest.MonkeyPatch.context() as mp:
+        if engine == "best-first":
+            mp.setattr(lin_module, "_DFS_STEPS_PER_OP", 0)
+            mp.setattr(lin_module, "_DFS_STEPS_BASE", 0)
+        else:
+            mp.setattr(lin_module, "_DFS_STEPS_PER_OP", 10**9)
+        yield
+
+
+@pytest.mark.parametrize("engine", ["depth-first", "best-first"])
+@settings(max_examples=150, deadline=None)
+@given(history=small_random_histories())
+def test_each_search_order_agrees_with_brute_force(engine, history):
+    with only(engine):
+        res = check_linearizable(history)
+    truth = brute_linearizable(history)
+    assert res.verdict == ("ok" if truth else "violation"), res
+    if truth:
+        assert_witness(history, res)
+    else:
+        assert res.culprit is brute_culprit(history)
+
+
+@st.composite
+def tied_histories(draw):
+    """Like small_random_histories, but times come from a tiny range: many ties."""
+    n = draw(st.integers(1, 6))
+    ops = []
+    for i in range(n):
+        a = draw(st.integers(0, 3))
+        b = a + draw(st.integers(0, 2))
+        kind = draw(st.sampled_from(("read", "write")))
+        if kind == "read":
+            inp, out = None, draw(st.sampled_from((None, b"1", b"2")))
+        else:
+            inp, out = draw(st.sampled_from((b"1", b"2"))), None
+        if draw(st.integers(0, 4)) == 0:
+            out = PENDING
+        ops.append(Operation(f"c{i}", kind, "/x", inp, out, a, b))
+    return ops
+
+
+@settings(max_examples=200, deadline=None)
+@given(tied_histories())
+def test_ties_follow_the_documented_rule(history):
+    # brute force uses exactly "a precedes b iff a.respond < b.invoke"
+    assert check_linearizable(history).ok == brute_linearizable(history)
+
+
+def _lossy_run(n, seed, lost=0.05):
+    """A deterministic register run on one key with ~8 clients; some answers are lost."""
+    rnd = random.Random(seed)
+    value, timeline = None, []
+    for i in range(n):
+        kind = rnd.choice(["read", "read", "write", "cas"])
+        if kind == "read":
+            inp, out = None, value
+        elif kind == "write":
+            inp, out = rnd.randrange(5), None
+            value = inp
+        else:
+            inp = (rnd.choice([None, 0, 1, 2, 3, 4]), rnd.randrange(5))
+            out = value == inp[0]
+            if out:
+                value = inp[1]
+        point = 10 * i + 5
+        invoke, respond = point - rnd.randint(0, 40), point + rnd.randint(0, 40)
+        timeline.append((kind, inp, PENDING if rnd.random() < lost else out, invoke, respond))
+    timeline.sort(key=lambda t: t[3])
+    busy, history = [], []
+    for kind, inp, out, invoke, respond in timeline:
+        c = next((c for c, end in enumerate(busy) if end <= invoke), None)
+        if c is None:
+            c = len(busy)
+            busy.append(0)
+        busy[c] = respond
+        history.append(Operation(f"c{c}", kind, "/x", inp, out, invoke, respond))
+    return history
+
+
+def test_lost_answers_do_not_blow_up_the_search():
+    history = _lossy_run(400, seed=7)
+    assert check_linearizable(history).ok
+    i = max(i for i, o in enumerate(history[:200]) if o.kind == "read" and not o.pending)
+    o = history[i]
+    bad = Operation(o.client, o.kind, o.key, o.input, 99, o.invoke, o.respond)
+    res = check_linearizable(history[:i] + [bad] + history[i + 1 :])
+    assert res.verdict == "violation" and res.culprit is bad
+    assert res.steps < 300_000

@@ -11,12 +11,12 @@ The algorithm
 =============
 
 This is the Wing & Gong backtracking search with Lowe's memoization, laid out the way
-porcupine (github.com/anishathalye/porcupine) does it:
+porcupine (github.com/anishathalye/porcupine, ``checker.go``) does it:
 
 1. **Partition by key** (P-compositionality, Herlihy & Wing): a history of a register
    store is linearizable iff the sub-history of every key is. Each key is checked on its
    own, in sorted key order, so the result is deterministic.
-2. Each operation becomes a *call* event at ``invoke`` and a *return* event at
+2. Each completed operation becomes a *call* event at ``invoke`` and a *return* event at
    ``respond``, all sorted by time into a doubly linked list.
 3. Walk the list from the head. At a call event, try to linearize that operation now:
    ask the model whether it is legal in the current state. If so, remember
@@ -25,12 +25,28 @@ porcupine (github.com/anishathalye/porcupine) does it:
    not-yet-linearized operation lies before its call in the list, which is exactly the
    real-time order. Reaching a return event means the operation that returns there should
    have been linearized already: undo the top of the stack (put its events back) and try
-   the next call after it.
+   the next call after it. All completed operations placed: the stack is a witness.
 4. **Memoization** (Lowe): a configuration is fully described by the *set* of linearized
-   operations (a bitset, here a Python int) and the model state. Before pushing, the
-   pair is looked up in a cache; a pair seen before is never explored again, whatever the
-   order that led to it. This turns the factorial search into one bounded by the number
-   of distinct (set, state) pairs, which for real histories is small.
+   operations (a bitset, here a Python int) and the model state. A configuration seen
+   before is never explored again, whatever the order that led to it. This turns the
+   factorial search into one bounded by the number of distinct (set, state) pairs.
+
+Pending operations (below) are where this gets expensive: each one that may or may not
+have happened could double the number of configurations. Three additions keep that in
+check, none of which changes the answer:
+
+* pending operations have no return event; at each configuration they are tried after
+  the completed ones, and interchangeable ones (``Model.pending_class``: for a register,
+  same kind and input) only in call order;
+* the memo is keyed on (completed operations placed, state) and keeps the *sets* of
+  pending operations placed: a configuration is skipped when one with the same key and a
+  subset of its pending operations was seen (whatever the bigger one can still do, the
+  smaller one can too);
+* the depth-first walk gets a bounded share of the budget (``_DFS_STEPS_PER_OP`` per
+  operation) when there are pending operations. If it has not decided by then, the rest
+  goes to a best-first search over the same configurations, fewest pending operations
+  first, which makes the subset check complete. Depth-first finds witnesses of correct
+  histories fast; best-first proves violations among many pending operations fast.
 
 Rules this module follows (and that the tests pin down)
 =======================================================
@@ -49,19 +65,27 @@ Rules this module follows (and that the tests pin down)
   Witness orders contain the pending operations that were taken to have happened; pending
   operations that are absent from a witness are taken never to have happened.
 * **Budget.** ``max_steps`` bounds the search steps of the *whole* call (every key plus the
-  diagnosis of a violation). One step is one iteration of the search loop (one attempt to
-  place an operation, or one backtrack). When the budget runs out before every key is
-  decided the verdict is ``"unknown"``, which must never be read as a pass. If a violation
-  has already been proven when the budget runs out during diagnosis, the verdict stays
-  ``"violation"`` and the explanation says the culprit may not be the earliest one.
+  diagnosis of a violation). One step is one attempt to place an operation or one
+  backtrack. When the budget runs out before every key is decided the verdict is
+  ``"unknown"``, which must never be read as a pass. If a violation has already been
+  proven when the budget runs out during diagnosis, the verdict stays ``"violation"`` and
+  the explanation says the culprit may not be the earliest one.
 * **Culprit.** Order the return events of the failing key by ``(respond, position)``. The
   *prefix of the history up to a return event* contains every operation invoked no later
-  than that event; those whose return event comes at or before it keep their outputs,
-  the others become pending. Linearizability is prefix-closed, so "this prefix is not
-  linearizable" is monotone along the return events; a binary search finds the earliest
-  return event whose prefix is not linearizable. Its operation is the **culprit**: every
+  than that event (calls sort before returns at equal times); those whose return event
+  comes at or before it keep their outputs, the others become pending. The **culprit** is
+  the operation of the earliest return event whose prefix is not linearizable: every
   order of the earlier history that respects real time is fine until its answer arrives,
-  and none can accommodate that answer.
+  and none can accommodate that answer. Linearizability is prefix-closed, so failure is
+  monotone along the return events. The failed search of the whole key gives a lower
+  bound, the *frontier* (the latest return event any configuration got up to), that is
+  usually the answer; it is checked first, then a binary search covers the rest. If the
+  budget runs out first, the frontier op is blamed (or, mid binary search, the earliest
+  op proven to fail) and the explanation says what was and was not proven.
+* **Explanation.** For the culprit, the checker lists the model states in which it could
+  have taken effect (with its answer unknown) in some complete order of the rest of that
+  prefix -- e.g. "every order consistent with real time leaves /x = b'2'". States it
+  could not decide within the budget are marked "possibly".
 
 Validation
 ==========
@@ -220,6 +244,7 @@ class RegisterModel:
         if op.kind == "cas":
             if not (isinstance(op.input, (tuple, list)) and len(op.input) == 2):
                 raise ValueError(f"cas input must be a pair (expected, new): {op!r}")
+            _require_hashable(op.input[0], "cas expected value", op)
             _require_hashable(op.input[1], "cas new value", op)
             if op.respond is not None and op.output not in (True, False, PENDING):
                 raise ValueError(f"cas output must be True, False or PENDING: {op!r}")
@@ -313,7 +338,7 @@ def _validate(history: Sequence[Operation], model: Model) -> None:
                 )
         if kinds is not None and op.kind not in kinds:
             raise ValueError(
-                f"unknown operation kind {op.kind!r} for {model!r} "
+                f"unknown operation kind {op.kind!r} for {type(model).__name__} "
                 f"(known: {sorted(kinds)}): {op!r}"
             )
         if validate is not None:
@@ -376,11 +401,11 @@ def _search(
 ) -> tuple[str, list[int] | None, int, int]:
     """Decide one sub-history: ``(verdict, witness op indices | None, steps, frontier op)``.
 
-    Depth-first first (porcupine's order: finds a witness for a correct history in a few
-    steps per operation), for at most ``_DFS_STEPS_PER_OP`` steps per operation; if that
-    does not settle it, best-first with the rest of the budget (proves violations among
-    pending operations without blowing up). Both are exact; only their visiting order
-    differs, and the result is monotone in ``limit``.
+    Depth-first (porcupine's order: finds a witness for a correct history in a few steps
+    per operation). With pending ops it gets at most ``_DFS_STEPS_PER_OP`` steps per
+    operation; if that does not settle it, best-first with the rest of the budget (proves
+    violations among pending operations without blowing up). Both are exact; only their
+    visiting order differs, and the result is monotone in ``limit``.
 
     For a violation the *frontier op* is the op of the latest return event that some
     reachable configuration got up to: every prefix of the history before its response is
@@ -389,6 +414,8 @@ def _search(
     superset of the states in which it can take effect).
     """
     lay = _Layout(model, step_ops, inv, resp, watch)
+    if not lay.pend:  # without pending ops depth-first is as good as it gets
+        return _depth_first(model, lay, limit, tried)
     share = min(limit, _DFS_STEPS_PER_OP * len(step_ops) + _DFS_STEPS_BASE)
     verdict, order, steps, frontier = _depth_first(model, lay, share, tried)
     if verdict != "unknown" or share == limit:
@@ -397,7 +424,7 @@ def _search(
     return verdict, order, steps + more, frontier
 
 
-_DFS_STEPS_PER_OP = 50
+_DFS_STEPS_PER_OP = 20
 _DFS_STEPS_BASE = 1000
 
 
@@ -783,7 +810,7 @@ def _diagnose(
             tried, tried_for = seen, k
         return verdict == "violation"
 
-    lo = next(k for k, (_, j) in enumerate(returns) if j == frontier)
+    lo = start = next(k for k, (_, j) in enumerate(returns) if j == frontier)
     hi = len(returns) - 1  # the whole history fails, hence so does the prefix at the last return
     exhausted = False
     if lo < hi:
@@ -806,57 +833,89 @@ def _diagnose(
     if not exhausted and tried_for != hi and fails(hi) is None:
         exhausted = True
 
+    if exhausted and lo == start:
+        # Not even the frontier's prefix could be decided. Blame the frontier op, for
+        # what the whole-history search did prove about it.
+        culprit = sub.ops[frontier]
+        return culprit, (
+            f"{model.describe(culprit)}: no order consistent with real time and with the "
+            f"answers in the whole history can place every operation on {key} answered by "
+            f"t={culprit.respond} (the step budget ran out before the history up to this "
+            f"answer alone was checked, so a later answer may be the first real conflict)"
+        ), steps
     x = returns[hi][1]
     culprit = sub.ops[x]
     states: list[Any] | None = None
-    if not exhausted and len(tried) <= _MAX_PROBES:
-        # Which of the states it was tried in could it have seen, with X's answer unknown?
-        states = []
-        idx, resp, step_ops = _prefix(sub, x)
-        local_x = idx.index(x)
-        probe = step_ops[local_x] = dataclasses.replace(culprit, output=PENDING)
-        inv = [sub.inv[j] for j in idx]
-        budget = min(limit - steps, _EXPLAIN_STEPS)
+    unresolved: list[Any] = []
+    if not exhausted:
+        # The states it was tried in are the candidates. Drop those where its actual answer
+        # was legal and led where the answer-less op would: there, the prefix would have
+        # been linearizable. Then probe each: with its answer unknown, can it take effect
+        # in that state and the rest still be ordered?
+        probe = dataclasses.replace(culprit, output=PENDING)
+        candidates = []
         for target in tried:
-            verdict, _, used, _ = _search(_Probe(model, probe, target), step_ops, inv, resp, budget)
-            budget -= used
-            steps += used
-            if verdict == "unknown":
-                states = None
-                break
-            if verdict == "ok":
-                states.append(target)
+            legal, after = model.step(target, culprit)
+            if not (legal and model.step(target, probe) == (True, after)):
+                candidates.append(target)
+        if len(candidates) <= _MAX_PROBES:
+            states, unresolved = [], []
+            idx, resp, step_ops = _prefix(sub, x)
+            step_ops[idx.index(x)] = probe
+            inv = [sub.inv[j] for j in idx]
+            budget = min(limit - steps, _EXPLAIN_STEPS)
+            for n_left, target in zip(range(len(candidates), 0, -1), _sorted_states(candidates)):
+                model_at = _Probe(model, probe, target)
+                verdict, _, used, _ = _search(model_at, step_ops, inv, resp, budget // n_left)
+                budget -= used
+                steps += used
+                if verdict == "ok":
+                    states.append(target)
+                elif verdict == "unknown":
+                    unresolved.append(target)
 
     text = model.describe(culprit)
     scope = (
         f"the {sum(1 for o in sub.ops if o.invoke <= culprit.respond)} operation(s) on {key} "
         f"up to t={culprit.respond} cannot be linearized with this answer"
     )
+    describe_state = getattr(model, "describe_state", None)
+
+    def show(found: list[Any]) -> list[str]:
+        return [describe_state(key, s) if describe_state else repr(s) for s in found]
+
     if states is None:
         text += f", but {scope}"
-    elif states:
-        try:
-            states = sorted(states)
-        except TypeError:
-            states = sorted(states, key=repr)
-        describe_state = getattr(model, "describe_state", None)
-        shown = [describe_state(key, s) if describe_state else repr(s) for s in states[:_SHOW]]
-        more = f" (or {len(states) - _SHOW} more states)" if len(states) > _SHOW else ""
+    elif states or unresolved:
+        shown = show(states[:_SHOW])
+        if len(states) > _SHOW:
+            shown.append(f"{len(states) - _SHOW} more states")
+        if unresolved:
+            shown.append(f"possibly {' or '.join(show(unresolved[:_SHOW]))}")
+            if len(unresolved) > _SHOW:
+                shown[-1] += f" or {len(unresolved) - _SHOW} more states"
         text += (
             ", but every order consistent with real time leaves "
-            f"{' or '.join(shown)}{more} where it could take effect ({scope})"
+            f"{' or '.join(shown)} where it could take effect ({scope})"
         )
     else:
         text += (
             ", but no order consistent with real time has a place where it can take effect "
             f"({scope})"
         )
-    if exhausted:
+    if lo < hi:
         text += (
-            "; the step budget ran out while narrowing down, so an earlier operation "
-            "may be the first to fail"
+            f"; the step budget ran out while narrowing down, so an operation answered "
+            f"between t={returns[lo][0]} and t={culprit.respond} may be the first to fail"
         )
     return culprit, text, steps
+
+
+def _sorted_states(states: list[Any]) -> list[Any]:
+    try:
+        return sorted(states)
+    except TypeError:
+        return sorted(states, key=repr)
 
 
 _MAX_PROBES = 16  # explain with concrete states only if the culprit met at most this many
@@ -922,7 +981,7 @@ def check_linearizable(
         None,
         None,
         f"all {len(history)} operation(s) on {n_keys} key(s) can be ordered consistently "
-        f"with real time and {model!r} ({steps} search steps)",
+        f"with real time and {type(model).__name__} ({steps} search steps)",
         tuple(witness),
         steps,
     )

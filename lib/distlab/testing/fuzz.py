@@ -225,6 +225,10 @@ class ZnodeModel:
     def describe_state(self, key: str, state) -> str:
         return f"{key} absent" if state is None else f"{key} = {state!r}"
 
+    def pending_class(self, op):
+        """Two unanswered operations of the same kind and input behave the same."""
+        return (op.kind, op.input)
+
 
 def znode_history(trace) -> list:
     """The znode operations in a trace as linearizability ``Operation`` records."""
