@@ -283,12 +283,17 @@ class RoundRobinLoadBalance(_Stateless):
     def __init__(self, select: SmoothRoundRobin = smooth_round_robin) -> None:
         self._select = select
         self.current: dict = {}
+        self.history: list[tuple[dict, str]] = []  # (the table it chose from, the choice)
 
     def select(self, providers: Weights, invocation: dict, rng: random.Random) -> str:
-        chosen, current = self._select(dict(providers), dict(self.current))
+        answer = self._select(dict(providers), dict(self.current))
+        if not isinstance(answer, (tuple, list)) or len(answer) != 2 or not isinstance(answer[1], dict):
+            raise ValueError(f"smooth_round_robin must return (chosen, current), got {answer!r}")
+        chosen, current = answer
         if chosen not in providers:
             raise ValueError(f"round robin chose {chosen!r}, which is not a provider ({sorted(providers)})")
         self.current = dict(current)
+        self.history.append((dict(providers), chosen))
         return chosen
 
 

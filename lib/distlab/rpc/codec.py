@@ -1,11 +1,13 @@
-"""The wire format (序列化 + 网络传输): explicit, versioned frames with a JSON body.
+"""The wire format: serialisation (序列化) for network transport (网络传输) — explicit,
+versioned frames with a JSON body.
 
 :Status: reference implementation for Lab 8, part A (``decode_frame``)
 
 An RPC's bytes travel on a connection that has no message boundaries, so every message is
-a **frame**: a fixed 16-byte header, then the body. The header copies the shape of Dubbo's
-own 16-byte exchange header (Dubbo documentation, "Dubbo protocol": magic ``0xdabb``, flags,
-status, an 8-byte request id and a 4-byte body length), with distlab's own magic::
+a **frame** (帧): a fixed 16-byte header, then the body. The header copies the shape of
+Dubbo's own 16-byte header (Dubbo documentation, "Dubbo2 Protocol Spec"; ``ExchangeCodec``:
+magic ``0xdabb``, a flag byte with the serialisation id, a status byte, an 8-byte request id
+and a 4-byte body length), with distlab's own magic and a version byte::
 
     offset  size  field
     0       2     magic          0xd1 0x5b ("distlab"): not ours, not a frame
@@ -81,7 +83,7 @@ MAGIC = b"\xd1\x5b"
 PROTOCOL_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 HEADER_SIZE = 16
-MAX_BODY = 64 * 1024  # bytes; Dubbo's payload limit (``payload``) defaults to 8 MB
+MAX_BODY = 64 * 1024  # bytes; Dubbo's own limit (the ``payload`` parameter) defaults to 8 MB
 MAX_ID = 2**64 - 1
 
 # kind byte <-> name

@@ -283,7 +283,12 @@ class ZkSession:
 
     def _new_client(self, fx: Effects, now: int) -> None:
         self.generation += 1
+        old = self.client
         self.client = ZooKeeperClient(self.owner, list(self.servers), self.timeout_ms)
+        if old is not None:
+            # Number the new session's connection attempts after the old one's, so a late
+            # answer to an old attempt (say, "session expired") cannot pass for a new one's.
+            self.client.attempt = old.attempt
         self._tags, self._next_xid, self._seen = {}, 0, 0
         merge_effects(fx, self.client.step(Start(now, {}, 0, self.rng)))
 
