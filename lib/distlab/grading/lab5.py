@@ -24,7 +24,7 @@ from distlab.zab.election import (
     vote_order,
 )
 from distlab.zab.messages import Notification, ServerState
-from distlab.zab.zxid import epoch_of, format_zxid, make_zxid
+from distlab.zab.zxid import format_zxid, make_zxid
 
 LOOKING, FOLLOWING, LEADING, OBSERVING = (ServerState.LOOKING, ServerState.FOLLOWING,
                                           ServerState.LEADING, ServerState.OBSERVING)

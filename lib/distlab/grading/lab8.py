@@ -17,7 +17,6 @@ plugged into the real processes through ``RpcImpl``:
 
 from __future__ import annotations
 
-import json
 import random
 import struct
 from typing import Any, Callable

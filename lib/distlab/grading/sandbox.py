@@ -28,7 +28,7 @@ import sys
 import tempfile
 from typing import Any
 
-from distlab.grading.codecs import CodecError, decode, encode
+from distlab.grading.codecs import decode, encode
 
 __all__ = ["Sandbox", "LearnerError", "GraderError", "Limits"]
 

@@ -41,7 +41,6 @@ from distlab.zab.messages import (
     UpToDate,
 )
 from distlab.zab.zxid import counter_of, epoch_of, format_zxid, make_zxid
-from distlab.zk.errors import Code
 
 __all__ = ["Learner", "CONNECT_RETRY_MS"]
 
