@@ -18,6 +18,7 @@ really occurs in them, so the lists cannot drift into invention.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -223,8 +224,11 @@ def test_glossary_points_to_a_chapter_that_introduces_the_term() -> None:
         assert term in markdown(load(first)), f"{term} is not used in chapter {first}"
 
 
-@pytest.mark.skipif(not SEED_NOTES.exists(), reason="the notes live outside the repository")
 def test_listed_terms_come_from_the_notes() -> None:
+    if not SEED_NOTES.exists():
+        # CI lays shared/ beside the checkout, so there this check always runs.
+        assert not os.environ.get("CI"), f"the notes are missing: {SEED_NOTES}"
+        pytest.skip("the notes live outside the repository (in ../shared/seed/)")
     notes = SEED_NOTES.read_text(encoding="utf-8")
     invented = sorted({t for terms in NOTES_TERMS.values() for t in terms if t not in notes})
     assert not invented, f"listed as notes' terms but not in the notes: {invented}"
