@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 from typing import Any, Callable
 
-from distlab.grading.parts import Outcome, Part, register
+from distlab.grading.parts import Outcome, Part, register, FATAL_KINDS
 from distlab.sansio import Deliver, Effects, Start, Timer
 from distlab.sim import Crash, FaultSchedule, Heal, LinkConfig, Partition, Restart, Uniform, World
 from distlab.sim.world import ProcessError
@@ -32,7 +32,6 @@ HEARTBEAT_MS = 100  # a detector sends a heartbeat to every peer this often
 SUSPECT_AFTER_MS = 500  # ... and suspects a peer it has not heard from for longer than this
 DETECT_WITHIN_MS = 1000  # the bound the grader allows for suspecting (or trusting again)
 
-_FATAL = ("NotImplementedError", "timeout", "died", "dead", "MemoryError", "SystemExit")
 
 
 # ------------------------------------------------------------------ shared helpers ---------
@@ -52,7 +51,7 @@ def _run_world(world: World, until: int) -> Outcome | None:
         if isinstance(cause, NotImplementedError):
             raise cause
         if isinstance(cause, LearnerError):
-            if cause.kind in _FATAL:
+            if cause.kind in FATAL_KINDS:
                 raise cause
             return Outcome.fail(f"your code raised {cause.message} while process {error.node!r} handled "
                                 f"{_event(error.event)} at t={error.time} ms", cause.detail)

@@ -22,12 +22,11 @@ files nor run forever.
 
 from __future__ import annotations
 
-import functools
 import random
 import sqlite3
 from typing import Any, Callable
 
-from distlab.grading.parts import Outcome, Part, register
+from distlab.grading.parts import Outcome, Part, register, Verdict, verdict_fail, verdicts
 from distlab.locks.api import AcquireTimeout, LockLost, ManualClock
 from distlab.locks.db import (
     CAS_RELEASE,
@@ -46,32 +45,11 @@ LOCKS = "distlab_locks"
 _SAFE_FUNCTIONS = frozenset({"abs", "coalesce", "ifnull", "nullif", "min", "max", "iif", "typeof"})
 
 
-class _Verdict(Exception):
-    """Raised from deep inside a run (a seam called with a bad answer): the check's outcome."""
-
-    def __init__(self, outcome: Outcome) -> None:
-        super().__init__(outcome.message)
-        self.outcome = outcome
-
-
-def _fail(message: str, excerpt: str = "") -> _Verdict:
-    return _Verdict(Outcome.fail(message, excerpt))
-
-
-def _verdicts(check: Callable[[Any, int], Outcome]) -> Callable[[Any, int], Outcome]:
-    """A check whose ``_Verdict`` raised anywhere inside (a seam's bad answer) becomes its outcome."""
-    @functools.wraps(check)
-    def checked(fn: Any, seed: int) -> Outcome:
-        try:
-            return check(fn, seed)
-        except _Verdict as verdict:
-            return verdict.outcome
-    return checked
 
 
 def _strict_bool(got: Any, call: str) -> bool:
     if type(got) is not bool:
-        raise _fail(f"{call} must return True or False, got {got!r} ({type(got).__name__})")
+        raise verdict_fail(f"{call} must return True or False, got {got!r} ({type(got).__name__})")
     return got
 
 
@@ -181,7 +159,7 @@ def run_learner_sql(conn: sqlite3.Connection, sql: Any, table: str, params: dict
 def _sql_text(fn: Any, part: str) -> str:
     sql = fn()
     if not isinstance(sql, str):
-        raise _fail(f"{part}() must return the SQL statement as a str, got {sql!r} ({type(sql).__name__})")
+        raise verdict_fail(f"{part}() must return the SQL statement as a str, got {sql!r} ({type(sql).__name__})")
     return sql
 
 
@@ -195,7 +173,7 @@ def _account(conn: sqlite3.Connection, account: str) -> tuple[int, int]:
     return conn.execute(f"SELECT balance, version FROM {ACCOUNTS} WHERE id = ?", (account,)).fetchone()
 
 
-@_verdicts
+@verdicts
 def check_cas_update_sql(fn: Any, seed: int) -> Outcome:
     rng = random.Random(f"lab1/cas_update_sql/{seed}")
     sql = _sql_text(fn, "cas_update_sql")
@@ -259,18 +237,18 @@ def _deposits(conn: sqlite3.Connection, sql: str, rng: random.Random, seed: int)
                                           {"id": "acct-1", "balance": balance + amount, "version": version})
                 trace.append(f"{name} writes {balance + amount} where version = {version}: {changed} row(s)")
                 if changed not in (0, 1):
-                    raise _fail(f"{name}'s UPDATE changed {changed} rows; it must change the one account row or none",
+                    raise verdict_fail(f"{name}'s UPDATE changed {changed} rows; it must change the one account row or none",
                                 "\n".join(trace[-8:]))
                 if changed == 1:
                     if version in writes:
-                        raise _fail(f"lost update (更新丢失): {writes[version]} and {name} both read version {version} "
+                        raise verdict_fail(f"lost update (更新丢失): {writes[version]} and {name} both read version {version} "
                                     f"and both writes went through, so {name}'s write erased {writes[version]}'s "
                                     f"deposit (seed {seed})", "\n".join(trace[-8:]))
                     writes[version] = name
                     break
                 yield
             else:
-                raise _fail(f"{name}'s deposit never went through in 60 tries, each with a fresh read: your UPDATE "
+                raise verdict_fail(f"{name}'s deposit never went through in 60 tries, each with a fresh read: your UPDATE "
                             f"changes no row even at the current version", "\n".join(trace[-8:]))
             yield
 
@@ -284,7 +262,7 @@ def _deposits(conn: sqlite3.Connection, sql: str, rng: random.Random, seed: int)
                 del tasks[name]
     except SqlRefused as error:
         return Outcome.fail(str(error))
-    except _Verdict as verdict:
+    except Verdict as verdict:
         return verdict.outcome
     expected = start + sum(sum(a) for a in amounts.values())
     final = _account(conn, "acct-1")[0]
@@ -332,17 +310,17 @@ class _Run:
         self.trace.append(f"t={self.clock.time() - START:.1f} s: {name} is granted the lock (token {lock.token})")
         if owner != lock._owner:
             holder = next((n for n, other in self.locks.items() if other._owner == owner), owner)
-            raise _fail(f"互斥 broken: {name} was told it holds the lock, but the lock row's owner is {holder} "
+            raise verdict_fail(f"互斥 broken: {name} was told it holds the lock, but the lock row's owner is {holder} "
                         f"(version {version}): {name}'s compare-and-set changed 0 rows because {holder} won the "
                         f"race, yet it counted as a win (seed {self.seed})", self.excerpt())
         for other_name, other in self.locks.items():
             if other_name != name and other.token is not None and other.lease_until is not None \
                     and other.lease_until > self.clock.time():
-                raise _fail(f"互斥 broken: {name} took the lock at t={self.clock.time() - START:.1f} s while "
+                raise verdict_fail(f"互斥 broken: {name} took the lock at t={self.clock.time() - START:.1f} s while "
                             f"{other_name} held it with a lease running until t={other.lease_until - START:.1f} s "
                             f"(seed {self.seed})", self.excerpt())
         if self.tokens and lock.token <= self.tokens[-1]:
-            raise _fail(f"fencing tokens must grow with every grant: {name} got token {lock.token} after "
+            raise verdict_fail(f"fencing tokens must grow with every grant: {name} got token {lock.token} after "
                         f"{self.tokens[-1]}", self.excerpt())
         self.tokens.append(lock.token)
 
@@ -375,7 +353,7 @@ class _Run:
             self.waiting.discard(name)
             self.inside.add(name)
             if len(self.inside) > 1:
-                raise _fail(f"互斥 broken: {sorted(self.inside)} were inside the critical section together "
+                raise verdict_fail(f"互斥 broken: {sorted(self.inside)} were inside the critical section together "
                             f"(seed {self.seed})", self.excerpt())
             value = self.counter
             yield
@@ -386,7 +364,7 @@ class _Run:
             try:
                 lock.release()
             except LockLost as error:
-                raise _fail(f"{name}'s release of its own lock was refused ({error}); the holder must be able "
+                raise verdict_fail(f"{name}'s release of its own lock was refused ({error}); the holder must be able "
                             f"to release (seed {self.seed})", self.excerpt()) from None
             self.trace.append(f"{name} releases")
             self.clock.advance(0.1)
@@ -409,7 +387,7 @@ class _Run:
                 return Outcome.fail(f"no progress after {max_steps} steps: {stuck} never got the lock, whose row "
                                     f"reads owner={'nobody' if owner is None else owner.split(':')[0]}, "
                                     f"version {version} (seed {self.seed})", self.excerpt())
-        except _Verdict as verdict:
+        except Verdict as verdict:
             return verdict.outcome
         except SqlRefused as error:
             return Outcome.fail(str(error), self.excerpt())
@@ -423,7 +401,7 @@ class _Run:
 
 
 # ------------------------------------------------------------------ B: cas_won ----------------
-@_verdicts
+@verdicts
 def check_cas_won(fn: Any, seed: int) -> Outcome:
     rng = random.Random(f"lab1/cas_won/{seed}")
     rows = [1, 0, 2, -1] + [rng.choice((0, 1, 1, 2, 3, -1)) for _ in range(8)]
@@ -432,7 +410,7 @@ def check_cas_won(fn: Any, seed: int) -> Outcome:
     for rowcount in rows:
         try:
             got = _strict_bool(fn(rowcount), f"cas_won({rowcount})")
-        except _Verdict as verdict:
+        except Verdict as verdict:
             return verdict.outcome
         if got != (rowcount == 1):
             why = meaning.get(rowcount, f"{rowcount} rows changed: the WHERE clause matched more than the lock's "
@@ -456,7 +434,7 @@ IS_FREE_ROWS = [
 ]
 
 
-@_verdicts
+@verdicts
 def check_lock_is_free(fn: Any, seed: int) -> Outcome:
     rng = random.Random(f"lab1/lock_is_free/{seed}")
     rows = list(IS_FREE_ROWS)
@@ -468,7 +446,7 @@ def check_lock_is_free(fn: Any, seed: int) -> Outcome:
     for owner, lease, now, expected, why in rows:
         try:
             got = _strict_bool(fn(owner, lease, now), f"lock_is_free({owner!r}, {lease!r}, {now!r})")
-        except _Verdict as verdict:
+        except Verdict as verdict:
             return verdict.outcome
         except TypeError as error:
             return Outcome.fail(f"lock_is_free({owner!r}, {lease!r}, {now!r}) raised TypeError ({error}); "
@@ -519,7 +497,7 @@ def _crashed_holder(is_free: Any, rng: random.Random, seed: int) -> Outcome:
 
 
 # ------------------------------------------------------------------ D: release_sql ------------
-@_verdicts
+@verdicts
 def check_release_sql(fn: Any, seed: int) -> Outcome:
     rng = random.Random(f"lab1/release_sql/{seed}")
     sql = _sql_text(fn, "release_sql")

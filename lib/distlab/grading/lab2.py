@@ -22,13 +22,12 @@ number of steps, allocates little, and reaches nothing but the grader's throw-aw
 
 from __future__ import annotations
 
-import functools
 import random
 import re
 import time
-from typing import Any, Callable
+from typing import Any
 
-from distlab.grading.parts import Outcome, Part, register
+from distlab.grading.parts import Outcome, Part, register, Verdict, verdict_fail, verdicts
 from distlab.locks.api import FencedStore, LockLost, ManualClock, StaleToken, token_accepted
 from distlab.locks.redis import RELEASE_SCRIPT, RedisLock
 
@@ -39,25 +38,6 @@ RELEASE_COMMANDS = ("GET", "DEL", "UNLINK", "EXISTS", "PTTL", "TTL", "TYPE")
 MAX_SCRIPT = 2000
 
 
-class _Verdict(Exception):
-    def __init__(self, outcome: Outcome) -> None:
-        super().__init__(outcome.message)
-        self.outcome = outcome
-
-
-def _fail(message: str, excerpt: str = "") -> _Verdict:
-    return _Verdict(Outcome.fail(message, excerpt))
-
-
-def _verdicts(check: Callable[[Any, int], Outcome]) -> Callable[[Any, int], Outcome]:
-    """A check whose ``_Verdict`` raised anywhere inside (a seam's bad answer) becomes its outcome."""
-    @functools.wraps(check)
-    def checked(fn: Any, seed: int) -> Outcome:
-        try:
-            return check(fn, seed)
-        except _Verdict as verdict:
-            return verdict.outcome
-    return checked
 
 
 def _server() -> Any:
@@ -174,16 +154,16 @@ def _acquire_words(fn: Any, key: str, token: str, ttl_ms: int) -> list:
     got = fn(key, token, ttl_ms)
     call = f"acquire_command({key!r}, {token!r}, {ttl_ms})"
     if not isinstance(got, (list, tuple)) or not got:
-        raise _fail(f"{call} must return the command as a list of words, e.g. ['SET', key, token, ...]; got {got!r}")
+        raise verdict_fail(f"{call} must return the command as a list of words, e.g. ['SET', key, token, ...]; got {got!r}")
     if len(got) > 10:
-        raise _fail(f"{call} returned {len(got)} words; one SET needs six")
+        raise verdict_fail(f"{call} returned {len(got)} words; one SET needs six")
     for word in got:
         if type(word) not in (str, int):
-            raise _fail(f"{call}: every word must be a str or an int, got {word!r} ({type(word).__name__})")
+            raise verdict_fail(f"{call}: every word must be a str or an int, got {word!r} ({type(word).__name__})")
         if isinstance(word, str) and len(word) > 200:
-            raise _fail(f"{call}: a word of {len(word)} characters is too long")
+            raise verdict_fail(f"{call}: a word of {len(word)} characters is too long")
     if not isinstance(got[0], str) or got[0].upper() not in ACQUIRE_COMMANDS:
-        raise _fail(f"{call} returned {list(got)!r}: take the lock with one SET command "
+        raise verdict_fail(f"{call} returned {list(got)!r}: take the lock with one SET command "
                     f"(the grader accepts {', '.join(ACQUIRE_COMMANDS)})")
     return list(got)
 
@@ -192,7 +172,7 @@ def _send(client: Any, words: list) -> Any:
     try:
         return client.execute_command(*words)
     except Exception as error:  # redis.ResponseError: the command itself is malformed
-        raise _fail(f"Redis refused {words!r}: {error}") from None
+        raise verdict_fail(f"Redis refused {words!r}: {error}") from None
 
 
 def _set_and_ttl(client: Any, words: list) -> tuple[Any, int, int]:
@@ -215,7 +195,7 @@ def _expiry_problem(pttl: int, ttl_ms: int, words: list, elapsed_ms: int = 0) ->
     return None
 
 
-@_verdicts
+@verdicts
 def check_acquire_command(fn: Any, seed: int) -> Outcome:
     rng = random.Random(f"lab2/acquire_command/{seed}")
     ttl_ms = rng.choice((1500, 2000, 2500, 3000, 5000, 10000))
@@ -240,7 +220,7 @@ def check_acquire_command(fn: Any, seed: int) -> Outcome:
                                 f"answer would believe it holds the lock")
         if client.pttl(KEY) > before:
             return Outcome.fail(f"{second!r} did not take the lock but extended the holder's TTL")
-    except _Verdict as verdict:
+    except Verdict as verdict:
         return verdict.outcome
     finally:
         client.close()
@@ -274,19 +254,19 @@ def _acquire_run(fn: Any, rng: random.Random, seed: int) -> Outcome:
                 yield
                 continue
             if _text(client.get(KEY)) != token:
-                raise _fail(f"{name}'s command {words!r} was answered {reply!r} but the key holds "
+                raise verdict_fail(f"{name}'s command {words!r} was answered {reply!r} but the key holds "
                             f"{_text(client.get(KEY))!r}", "\n".join(trace[-8:]))
             problem = _expiry_problem(pttl, ttl_ms, words, elapsed)
             for other, until in holding.items():
                 if other != name and (until is None or until > now):
-                    raise _fail(f"互斥 broken: at t={now} ms {name} was granted the lock while {other} held it "
+                    raise verdict_fail(f"互斥 broken: at t={now} ms {name} was granted the lock while {other} held it "
                                 f"(its key ran until {'forever' if until is None else f't={until} ms'}) "
                                 f"(seed {seed})", "\n".join(trace[-8:] + [f"t={now} {name}: {words!r} -> {reply!r}"]))
             deadline = None if pttl < 0 else now + pttl
             holding[name] = deadline
             trace.append(f"t={now} ms {name} takes the lock with {words!r}")
             if problem and pttl != -1:
-                raise _fail(problem)
+                raise verdict_fail(problem)
             if name in crashers:
                 crashers.discard(name)
                 trace.append(f"t={now} ms {name} crashes while holding the lock")
@@ -324,7 +304,7 @@ def _acquire_run(fn: Any, rng: random.Random, seed: int) -> Outcome:
                 client.delete(KEY)  # the TTL ran out on the (simulated) server clock
                 trace.append(f"t={now} ms the key expires")
                 deadline = None
-    except _Verdict as verdict:
+    except Verdict as verdict:
         return verdict.outcome
     finally:
         client.close()
@@ -335,10 +315,10 @@ def _acquire_run(fn: Any, rng: random.Random, seed: int) -> Outcome:
 def _script(fn: Any) -> str:
     script = fn()
     if not isinstance(script, str):
-        raise _fail(f"release_script() must return the Lua script as a str, got {script!r} ({type(script).__name__})")
+        raise verdict_fail(f"release_script() must return the Lua script as a str, got {script!r} ({type(script).__name__})")
     problem = vet_lua(script)
     if problem:
-        raise _fail(f"the grader will not run this script: {problem}")
+        raise verdict_fail(f"the grader will not run this script: {problem}")
     return script
 
 
@@ -346,10 +326,10 @@ def _eval(client: Any, script: str, *args: str) -> Any:
     try:
         return client.eval(script, 1, *args)
     except Exception as error:
-        raise _fail(f"your script failed inside Redis: {error}") from None
+        raise verdict_fail(f"your script failed inside Redis: {error}") from None
 
 
-@_verdicts
+@verdicts
 def check_release_script(fn: Any, seed: int) -> Outcome:
     rng = random.Random(f"lab2/release_script/{seed}")
     try:
@@ -361,7 +341,7 @@ def check_release_script(fn: Any, seed: int) -> Outcome:
         if outcome.passed is not True:
             return outcome
         return _release_run(script, rng, seed)
-    except _Verdict as verdict:
+    except Verdict as verdict:
         return verdict.outcome
 
 
@@ -405,10 +385,10 @@ def _release(lock: RedisLock) -> bool:
     except LockLost:
         return False
     except TypeError:
-        raise _fail("your script returned nil (Lua false or nil); RedisLock needs a number: 1 released, "
+        raise verdict_fail("your script returned nil (Lua false or nil); RedisLock needs a number: 1 released, "
                     "0 not") from None
     except Exception as error:
-        raise _fail(f"your script failed inside Redis: {error}") from None
+        raise verdict_fail(f"your script failed inside Redis: {error}") from None
 
 
 def _paused_holder(script: str, rng: random.Random, seed: int) -> Outcome:
@@ -463,10 +443,10 @@ def _release_run(script: str, rng: random.Random, seed: int) -> Outcome:
             released = _release(lock)
             trace.append(f"{name} releases: {'released' if released else 'LockLost'}")
             if was_current and not released:
-                raise _fail(f"{name} held the lock (its key was still there) but its release was refused",
+                raise verdict_fail(f"{name} held the lock (its key was still there) but its release was refused",
                             "\n".join(trace[-8:]))
             if current[0] not in (None, name) and not locks[current[0]].is_held():
-                raise _fail(f"安全 broken: {name}'s late release (its TTL had run out) deleted {current[0]}'s lock "
+                raise verdict_fail(f"安全 broken: {name}'s late release (its TTL had run out) deleted {current[0]}'s lock "
                             f"(seed {seed})", "\n".join(trace[-8:]))
             if was_current:
                 current[0] = None
@@ -484,7 +464,7 @@ def _release_run(script: str, rng: random.Random, seed: int) -> Outcome:
                 del tasks[name]
         else:
             return Outcome.fail(f"no progress: {sorted(tasks)} never got the lock (seed {seed})", "\n".join(trace[-8:]))
-    except _Verdict as verdict:
+    except Verdict as verdict:
         return verdict.outcome
     finally:
         client.close()
@@ -500,7 +480,7 @@ TOKEN_ROWS = [
 ]
 
 
-@_verdicts
+@verdicts
 def check_token_accepted(fn: Any, seed: int) -> Outcome:
     rng = random.Random(f"lab2/token_accepted/{seed}")
     rows = list(TOKEN_ROWS)
@@ -536,7 +516,7 @@ def _fenced_run(fn: Any, rng: random.Random, seed: int) -> Outcome:
     def accept(highest: Any, token: Any) -> bool:
         got = fn(highest, token)
         if type(got) is not bool:
-            raise _fail(f"token_accepted must return True or False, got {got!r}")
+            raise verdict_fail(f"token_accepted must return True or False, got {got!r}")
         return got
 
     store = FencedStore(accept=accept)
@@ -552,13 +532,13 @@ def _fenced_run(fn: Any, rng: random.Random, seed: int) -> Outcome:
         except StaleToken:
             trace.append(f"{name} writes with token {token}: refused")
             if highest is None or token >= highest:
-                raise _fail(f"the store refused {name}'s write with token {token}, the newest grant's token (the "
+                raise verdict_fail(f"the store refused {name}'s write with token {token}, the newest grant's token (the "
                             f"highest seen is {highest}): the current holder must be able to write, more than "
                             f"once", "\n".join(trace[-8:])) from None
             return False
         trace.append(f"{name} writes with token {token}: accepted")
         if highest is not None and token < highest:
-            raise _fail(f"栅栏令牌: {name} paused past its TTL while holding token {token}; token {highest} was "
+            raise verdict_fail(f"栅栏令牌: {name} paused past its TTL while holding token {token}; token {highest} was "
                         f"granted since and wrote; then {name}'s late write was accepted and overwrote that "
                         f"newer work (seed {seed})", "\n".join(trace[-8:]))
         last[0] = (token, value)
@@ -597,7 +577,7 @@ def _fenced_run(fn: Any, rng: random.Random, seed: int) -> Outcome:
                 next(tasks[name])
             except StopIteration:
                 del tasks[name]
-    except _Verdict as verdict:
+    except Verdict as verdict:
         return verdict.outcome
     finally:
         client.close()

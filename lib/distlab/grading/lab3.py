@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from distlab.grading.parts import Outcome, Part, register
+from distlab.grading.parts import Outcome, Part, register, FATAL_KINDS
 from distlab.zk.errors import BadVersionError
 from distlab.zk.ops import CreateRequest, DeleteRequest, SetDataRequest, prepare
 from distlab.zk.paths import _first_problem, parent_of
@@ -208,7 +208,6 @@ ZK_VERSION_ROWS = [
 ]
 
 
-_FATAL = ("NotImplementedError", "timeout", "died", "dead", "MemoryError", "SystemExit")
 
 
 class _Raised:
@@ -229,7 +228,7 @@ def _version_outcome(fn: Any, current: int, expected: int) -> Any:
     except LearnerError as error:  # in the grader's sandbox the exception arrives by name
         if error.kind == "BadVersionError":
             return "BadVersion"
-        if error.kind in _FATAL:
+        if error.kind in FATAL_KINDS:
             raise
         return _Raised(error.kind)
     except NotImplementedError:

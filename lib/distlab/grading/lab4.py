@@ -18,11 +18,10 @@ Everything is deterministic: the simulated world, node names included, follows t
 
 from __future__ import annotations
 
-import functools
 import random
 from typing import Any, Callable
 
-from distlab.grading.parts import Outcome, Part, register
+from distlab.grading.parts import Outcome, Part, register, Verdict, verdict_fail, verdicts
 from distlab.locks.zk import (
     EXCLUSIVE,
     SHARED,
@@ -45,25 +44,6 @@ COUNTER = "/counters/lab4"
 MAX_MS = 120_000
 
 
-class _Verdict(Exception):
-    def __init__(self, outcome: Outcome) -> None:
-        super().__init__(outcome.message)
-        self.outcome = outcome
-
-
-def _fail(message: str, excerpt: str = "") -> _Verdict:
-    return _Verdict(Outcome.fail(message, excerpt))
-
-
-def _verdicts(check: Callable[[Any, int], Outcome]) -> Callable[[Any, int], Outcome]:
-    """A check whose ``_Verdict`` raised anywhere inside (a seam's bad answer) becomes its outcome."""
-    @functools.wraps(check)
-    def checked(fn: Any, seed: int) -> Outcome:
-        try:
-            return check(fn, seed)
-        except _Verdict as verdict:
-            return verdict.outcome
-    return checked
 
 
 def _short(name: str) -> str:
@@ -105,7 +85,7 @@ class _Inside:
     def enter(self, name: str, lock: ZkLock) -> None:
         self.trace.append(f"{name} holds the lock ({_short(lock.node)}, token {lock.token})")
         if self.now:
-            raise _fail(f"互斥 broken: {name} was granted the lock ({_short(lock.node)}) while {self.now[0]} held it "
+            raise verdict_fail(f"互斥 broken: {name} was granted the lock ({_short(lock.node)}) while {self.now[0]} held it "
                         f"(seed {self.seed})", self.excerpt())
         self.now.append(name)
 
@@ -139,10 +119,10 @@ class _Decide:
             raise NodeVanished(f"our node {me!r} is gone from the lock's children")
         got = self.choose(children, me)
         if got is not None and (not isinstance(got, str) or got not in children):
-            raise _fail(f"{self.call}(children, me) must return None or one of the children's names, got {got!r} "
+            raise verdict_fail(f"{self.call}(children, me) must return None or one of the children's names, got {got!r} "
                         f"(children {children}, me {me!r})")
         if got == me:
-            raise _fail(f"{self.call} returned our own node {_short(me)} as the one to wait for: its watch fires "
+            raise verdict_fail(f"{self.call} returned our own node {_short(me)} as the one to wait for: its watch fires "
                         f"only when we delete it, so we would wait forever (死锁)")
         self.watching[me] = got
         return got
@@ -152,7 +132,7 @@ def _raise_task_error(scheduler: SimScheduler) -> None:
     """After a timeout: a task that failed first (the learner's code raised) is the real story."""
     for task in scheduler.tasks:
         if task.status == "failed" and task.error is not None:
-            raise task.error  # a _Verdict (the caller turns it into the outcome) or the learner's error
+            raise task.error  # a Verdict (the caller turns it into the outcome) or the learner's error
 
 
 def _world(seed: int):
@@ -207,7 +187,7 @@ def counter_run(decide: _Decide, seed: int) -> Outcome:
         by_task[task.name] = lock
     try:
         scheduler.run(max_ms=MAX_MS)
-    except _Verdict as verdict:
+    except Verdict as verdict:
         return verdict.outcome
     except TimeoutError:
         _raise_task_error(scheduler)
@@ -260,7 +240,7 @@ def herd_run(decide: _Decide, seed: int) -> Outcome:
     scheduler.spawn(holder.driver.client, release_when_all_queued(), name="holder")
     try:
         scheduler.run(max_ms=MAX_MS)
-    except _Verdict as verdict:
+    except Verdict as verdict:
         return verdict.outcome
     except TimeoutError:
         _raise_task_error(scheduler)
@@ -301,11 +281,11 @@ def _seq_reference(name: str) -> int | None:
 
 def _strict_seq(got: Any, name: str) -> int | None:
     if got is not None and type(got) is not int:
-        raise _fail(f"sequence_number({name!r}) must return an int or None, got {got!r} ({type(got).__name__})")
+        raise verdict_fail(f"sequence_number({name!r}) must return an int or None, got {got!r} ({type(got).__name__})")
     return got
 
 
-@_verdicts
+@verdicts
 def check_sequence_number(fn: Any, seed: int) -> Outcome:
     rng = random.Random(f"lab4/sequence_number/{seed}")
     rows = list(SEQUENCE_ROWS)
@@ -321,7 +301,7 @@ def check_sequence_number(fn: Any, seed: int) -> Outcome:
                 rule = why or ("a contender's name ends in lock-, read- or write- and then the sequence: 10 digits "
                                "(or a minus sign and 10 digits once the counter wrapped)")
                 return Outcome.fail(f"sequence_number({name!r}) returned {got!r}; expected {expected!r} ({rule})")
-    except _Verdict as verdict:
+    except Verdict as verdict:
         return verdict.outcome
     memo: dict[str, int | None] = {}
 
@@ -333,7 +313,7 @@ def check_sequence_number(fn: Any, seed: int) -> Outcome:
     def choose(children: list, me: str) -> str | None:
         mine = seq(me)
         if mine is None:
-            raise _fail(f"sequence_number({me!r}) returned None for a contender's own node")
+            raise verdict_fail(f"sequence_number({me!r}) returned None for a contender's own node")
         best = None
         for child in children:
             s = seq(child)
@@ -343,7 +323,7 @@ def check_sequence_number(fn: Any, seed: int) -> Outcome:
 
     try:
         return counter_run(_Decide(choose, "predecessor (built on your sequence_number)"), seed)
-    except _Verdict as verdict:
+    except Verdict as verdict:
         return verdict.outcome
 
 
@@ -414,7 +394,7 @@ def _with_example(outcome: Outcome, bad: Outcome | None) -> Outcome:
     return Outcome.fail(f"{outcome.message}\nFor example: {bad.message}", outcome.excerpt)
 
 
-@_verdicts
+@verdicts
 def check_predecessor(fn: Any, seed: int) -> Outcome:
     rng = random.Random(f"lab4/predecessor/{seed}")
     rows = _fixed_rows(("lock",)) + _predecessor_rows(rng, ("lock",), lambda me: EXCLUSIVE)
@@ -422,7 +402,7 @@ def check_predecessor(fn: Any, seed: int) -> Outcome:
     for run in (counter_run, herd_run):
         try:
             outcome = run(_Decide(fn, "predecessor"), seed)
-        except _Verdict as verdict:
+        except Verdict as verdict:
             outcome = verdict.outcome
         if outcome.passed is not True:
             return _with_example(outcome, _check_choice(fn, "predecessor", rows, lambda me: EXCLUSIVE))
@@ -435,7 +415,7 @@ def _blocked_for(me: str) -> frozenset:
     return SHARED if parsed is not None and parsed.kind == "read" else EXCLUSIVE
 
 
-@_verdicts
+@verdicts
 def check_shared_predecessor(fn: Any, seed: int) -> Outcome:
     rng = random.Random(f"lab4/shared_predecessor/{seed}")
     rows = _fixed_rows(("lock", "read", "write")) + _predecessor_rows(rng, ("read", "read", "write", "lock"),
@@ -445,7 +425,7 @@ def check_shared_predecessor(fn: Any, seed: int) -> Outcome:
         raise RuntimeError(f"the reference read-write run failed: {reference}")
     try:
         got = _rw_run(_Decide(fn, "shared_predecessor"), seed)
-    except _Verdict as verdict:
+    except Verdict as verdict:
         got = verdict.outcome
     if isinstance(got, dict) and got["readers_together"] < reference["readers_together"]:
         got = Outcome.fail(f"readers never held the lock together (at most {got['readers_together']} at once; the "
@@ -478,7 +458,7 @@ def _rw_run(decide: _Decide, seed: int) -> dict | Outcome:
         trace.append(f"t={world.now} ms {name} holds the {kind} lock ({_short(lock.node)})")
         others = sorted(holding)
         if others and (kind == "write" or any(holding[o] == "write" for o in others)):
-            raise _fail(f"a writer must hold the lock alone: {name} ({kind}) was granted it while {others} held it "
+            raise verdict_fail(f"a writer must hold the lock alone: {name} ({kind}) was granted it while {others} held it "
                         f"({', '.join(holding[o] for o in others)}) (seed {seed})", "\n".join(trace[-8:]))
         holding[name] = kind
         most_readers[0] = max(most_readers[0], sum(1 for k in holding.values() if k == "read"))
@@ -495,7 +475,7 @@ def _rw_run(decide: _Decide, seed: int) -> dict | Outcome:
         by_task[scheduler.spawn(lock.driver.client, work(name, kind, start, hold, lock), name=name).name] = lock
     try:
         scheduler.run(max_ms=MAX_MS)
-    except _Verdict as verdict:
+    except Verdict as verdict:
         return verdict.outcome
     except TimeoutError:
         _raise_task_error(scheduler)

@@ -23,7 +23,7 @@ import random
 from dataclasses import replace
 from typing import Any, Callable
 
-from distlab.grading.parts import Outcome, Part, register
+from distlab.grading.parts import Outcome, Part, register, reraise_if_fatal
 from distlab.sansio import UsageError
 from distlab.sim.ensemble import Ensemble
 from distlab.sim.faults import Crash, FaultSchedule, Restart
@@ -42,7 +42,6 @@ from distlab.zab.sync import (
 from distlab.zab.zxid import epoch_of, format_zxid, make_zxid as z
 from distlab.zk.errors import KeeperError
 
-_FATAL = ("NotImplementedError", "timeout", "died", "dead", "MemoryError", "SystemExit")
 _fmt = format_zxid
 
 
@@ -457,8 +456,7 @@ def ensemble_run(fn: Callable, seed: int, story: str) -> tuple[Outcome, Ensemble
         e.quiesce(max_ms=120_000)
     except ProcessError as error:
         cause = error.__cause__
-        if isinstance(cause, NotImplementedError) or (isinstance(cause, LearnerError) and cause.kind in _FATAL):
-            raise cause
+        reraise_if_fatal(cause)
         if isinstance(cause, SeamFault):
             return Outcome.fail(f"{cause} {where}"), e, record
         if isinstance(cause, LearnerError):

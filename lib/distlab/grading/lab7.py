@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from distlab.grading.parts import Outcome, Part, register
+from distlab.grading.parts import Outcome, Part, register, reraise_if_fatal
 from distlab.sim.world import ProcessError
 from distlab.testing.fuzz import random_case, run_case
 from distlab.zab.config import Impl
@@ -27,7 +27,6 @@ from distlab.zab.quorum import has_quorum as reference_has_quorum
 from distlab.zab.quorum import tolerated_failures as reference_tolerated
 from distlab.zab.zxid import counter_of, format_zxid, make_zxid
 
-_FATAL = ("NotImplementedError", "timeout", "died", "dead", "MemoryError", "SystemExit")
 _fmt = format_zxid
 
 
@@ -36,8 +35,7 @@ def _unwrap(error: ProcessError) -> Outcome:
     from distlab.grading.sandbox import LearnerError
 
     cause = error.__cause__
-    if isinstance(cause, NotImplementedError) or (isinstance(cause, LearnerError) and cause.kind in _FATAL):
-        raise cause
+    reraise_if_fatal(cause)
     if isinstance(cause, LearnerError):
         return Outcome.fail(f"your code raised {cause.message} inside server {error.node} at t={error.time} ms",
                             cause.detail)

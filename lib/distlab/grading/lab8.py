@@ -21,7 +21,7 @@ import random
 import struct
 from typing import Any, Callable
 
-from distlab.grading.parts import Outcome, Part, register
+from distlab.grading.parts import Outcome, Part, register, FATAL_KINDS
 from distlab.rpc.balance import smooth_round_robin
 from distlab.rpc.codec import (
     HEADER_SIZE,
@@ -43,7 +43,6 @@ from distlab.sim.world import ProcessError
 
 __all__ = ["Bad", "learner_call", "translate", "run_until"]
 
-_FATAL = ("NotImplementedError", "timeout", "died", "dead", "MemoryError", "SystemExit")
 
 
 # ====================================================================== shared helpers ======
@@ -63,7 +62,7 @@ def learner_call(fn: Callable, *args: Any) -> tuple[Any, tuple[str, str] | None]
     try:
         return fn(*args), None
     except LearnerError as error:
-        if error.kind in _FATAL:
+        if error.kind in FATAL_KINDS:
             raise
         text = error.message
         prefix = f"{error.kind}: "
@@ -96,7 +95,7 @@ def translate(error: ProcessError) -> Outcome:
     if isinstance(cause, NotImplementedError):
         raise cause
     if isinstance(cause, LearnerError):
-        if cause.kind in _FATAL:
+        if cause.kind in FATAL_KINDS:
             raise cause
         return Outcome.fail(f"your code raised {cause.message} while {error.node} handled {_event(error.event)} "
                             f"at t={error.time} ms", cause.detail)

@@ -16,13 +16,15 @@ The registry :data:`LABS` is filled by the ``lab*`` modules of this package.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["Outcome", "Part", "Lab", "LABS", "register", "hidden_seeds", "PUBLIC_SEEDS", "secret"]
+__all__ = ["Outcome", "Part", "Lab", "LABS", "register", "hidden_seeds", "PUBLIC_SEEDS", "secret",
+           "FATAL_KINDS", "reraise_if_fatal", "Verdict", "verdict_fail", "verdicts"]
 
 PUBLIC_SEEDS = (1, 2, 3)
 HIDDEN_PER_PART = 7
@@ -43,6 +45,44 @@ class Outcome:
     @classmethod
     def fail(cls, message: str, excerpt: str = "") -> "Outcome":
         return cls(False, message, excerpt)
+
+
+# Learner failures the runner must see as they are (a stub, a hung or dead worker, a memory
+# bomb, sys.exit): a check that meets one deep inside a simulation re-raises it rather than
+# turning it into a verdict of its own.
+FATAL_KINDS = frozenset({"NotImplementedError", "timeout", "died", "dead", "MemoryError", "SystemExit"})
+
+
+def reraise_if_fatal(cause: BaseException | None) -> None:
+    """Re-raise ``cause`` if it is a stub or a fatal learner error (see :data:`FATAL_KINDS`)."""
+    from distlab.grading.sandbox import LearnerError
+
+    if isinstance(cause, NotImplementedError) or (isinstance(cause, LearnerError) and cause.kind in FATAL_KINDS):
+        raise cause
+
+
+class Verdict(Exception):
+    """Raised from deep inside a run (a seam gave a bad answer): the check's outcome."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.message)
+        self.outcome = outcome
+
+
+def verdict_fail(message: str, excerpt: str = "") -> Verdict:
+    """A :class:`Verdict` of failure, to ``raise`` where the bad answer is seen."""
+    return Verdict(Outcome.fail(message, excerpt))
+
+
+def verdicts(check: Callable[[Any, int], Outcome]) -> Callable[[Any, int], Outcome]:
+    """A check whose :class:`Verdict` raised anywhere inside becomes its outcome."""
+    @functools.wraps(check)
+    def checked(fn: Any, seed: int) -> Outcome:
+        try:
+            return check(fn, seed)
+        except Verdict as verdict:
+            return verdict.outcome
+    return checked
 
 
 @dataclass(frozen=True)
