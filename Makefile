@@ -56,10 +56,14 @@ system-deps:
 browser-deps: setup-test
 	@sh scripts/browser/ensure-chromium.sh "$(PY)" || [ -z "$$CI" ]
 
+# JupyterLab's own default_url wins over ServerApp's, so LabApp's is the one to set. The
+# settings in scripts/lab-settings/ make Markdown files open rendered (Markdown Preview), so the
+# first page is the course's contents, not its source; right-click > Open With > Editor edits.
 lab: setup-lab
 	@sh scripts/system-deps.sh --warn
 	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --ServerApp.port=$(LAB_PORT) \
-		--ServerApp.default_url=/lab/tree/course/README.md $(ALLOW_ROOT)
+		--LabApp.default_url=/lab/tree/course/README.md \
+		--LabApp.app_settings_dir="$(CURDIR)/scripts/lab-settings" $(ALLOW_ROOT)
 
 # The real servers come up before pytest and go down after it, whatever pytest says. If one
 # fails to start, the suite still runs: its tests fail and show that server's log.

@@ -89,8 +89,12 @@ class Lab:
         self.stop()
 
 
-def start_lab(root: str | Path, python: str | None = None, timeout_s: float = 90.0) -> Lab:
-    """Start JupyterLab serving ``root``; return once it answers HTTP (or raise, with its log)."""
+def start_lab(root: str | Path, python: str | None = None, timeout_s: float = 90.0,
+              extra_args: list[str] = ()) -> Lab:
+    """Start JupyterLab serving ``root``; return once it answers HTTP (or raise, with its log).
+
+    ``extra_args`` are appended to JupyterLab's command line (e.g. ``make lab``'s own options).
+    """
     python = python or sys.executable
     port = free_port()
     token = secrets.token_hex(16)
@@ -120,6 +124,7 @@ def start_lab(root: str | Path, python: str | None = None, timeout_s: float = 90
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # CI and these machines run as root
+    command.extend(extra_args)
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env,
                                    cwd=str(root), start_new_session=True)
