@@ -9,6 +9,7 @@
     distlab replay election|sync|broadcast ...   a run as one self-contained HTML file
     distlab grade PATH [--lab N] [--format table|json|gradescope|junit] [--out DIR] [--jobs N]
     distlab labs build [--check]                  generate labs/ from solutions/
+    distlab serve --port 2181 [--data DIR]        ZooKeeper's wire protocol for real clients
 """
 
 from __future__ import annotations
@@ -79,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     labs = commands.add_parser("labs", help="`labs build [--check]`: generate labs/ from solutions/",
                                add_help=False)
     labs.add_argument("options", nargs=argparse.REMAINDER, help="see `distlab labs --help`")
+    from distlab.server.serve import build_parser as serve_parser  # its options, parsed here
+
+    commands.add_parser("serve", parents=[serve_parser()], add_help=False,
+                        help="serve distlab's ZooKeeper to real clients (kazoo, zkCli.sh)")
     return parser
 
 
@@ -92,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         from distlab.grading.cli import labs_main
 
         return labs_main(args.options)
+    if args.command == "serve":
+        from distlab.server.serve import run
+
+        return run(args)
     if args.command == "replay":
         module = importlib.import_module("distlab.viz.replay")
         return module.main([args.kind, *args.options])

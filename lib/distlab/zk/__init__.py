@@ -4,6 +4,7 @@ Modules, one concept each:
 
 - ``paths``    -- ``PathUtils.validatePath`` and path helpers
 - ``errors``   -- ``KeeperException.Code`` as exceptions with kazoo's names
+- ``acl``      -- ACLs: permission bits, world/digest/ip/auth schemes, ``checkACL``, ``fixupACL``
 - ``stat``     -- ``StatPersisted`` / ``Stat``, ``CreateMode``, version arithmetic, 1 MB limit
 - ``watches``  -- ``WatchManager``: one-shot data and child watches, ``WatchedEvent``
 - ``ops``      -- requests, txns, results and ``prepare`` (``PrepRequestProcessor``)
@@ -17,6 +18,8 @@ time is always an ``int`` of milliseconds passed in by the caller.
 
 from __future__ import annotations
 
+from distlab.zk.acl import *  # noqa: F401,F403
+from distlab.zk.acl import __all__ as _acl_all
 from distlab.zk.errors import *  # noqa: F401,F403
 from distlab.zk.errors import __all__ as _errors_all
 from distlab.zk.ops import *  # noqa: F401,F403
@@ -37,6 +40,7 @@ from distlab.zk.watches import __all__ as _watches_all
 __all__ = [
     *_paths_all,
     *_errors_all,
+    *_acl_all,
     *_stat_all,
     *_watches_all,
     *_ops_all,

@@ -17,15 +17,17 @@ jute.maxbuffer size limit); a request that fails there never reaches a server.
 
 Validation order inside ``prepare`` (section 5.3 of the reference notes) is ZooKeeper's:
 
-- create: session of an ephemeral -> parent exists (NoNode) -> parent ACL (NoAuth, only for
+- create: session of an ephemeral -> no '/' or a NUL (BadArguments) -> parent exists (NoNode) -> parent ACL (NoAuth, only for
   the read-only /zookeeper/config) -> append the sequence suffix -> full path check ->
   node exists (NodeExists) -> parent is ephemeral (NoChildrenForEphemerals)
-- delete: system node (BadArguments) -> parent exists (NoNode) -> node exists (NoNode) ->
+- delete: no '/', a NUL or a system node (BadArguments) -> parent exists (NoNode) -> node exists (NoNode) ->
   version (BadVersion) -> children (NotEmpty)
-- setData: node exists (NoNode) -> ACL (NoAuth) -> version (BadVersion)
-- check: node exists (NoNode) -> version (BadVersion)
+- setData: full path check (BadArguments) -> node exists (NoNode) -> ACL (NoAuth) -> version (BadVersion)
+- check: full path check (BadArguments) -> node exists (NoNode) -> version (BadVersion)
 
-Not modelled: ACLs (beyond /zookeeper/config being read-only), quotas, containers, TTLs.
+ACLs (``distlab.zk.acl``) are checked where ZooKeeper checks them when ``prepare`` is given
+the caller's identities (``auth``); in-process callers pass none and are trusted.
+Not modelled: quotas, containers, TTLs.
 Session liveness ("session check", step 1 of each op) is the caller's job: the tree does not
 know whether a session is alive, the ``SessionTracker`` does.
 """
@@ -35,6 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Union
 
+from distlab.zk.acl import ACL, Id, Perms, check_acl, fixup_acl
 from distlab.zk.errors import (
     BadArgumentsError,
     BadVersionError,
@@ -48,7 +51,7 @@ from distlab.zk.errors import (
     NotEmptyError,
     SessionExpiredError,
 )
-from distlab.zk.paths import CONFIG_PATH, is_special_path, parent_of, validate_path
+from distlab.zk.paths import CONFIG_PATH, ROOT_PATH, is_special_path, parent_of, validate_path
 from distlab.zk.stat import JUTE_MAXBUFFER, CreateMode, Stat, StatPersisted, next_version, to_int32
 
 if TYPE_CHECKING:
@@ -60,6 +63,7 @@ __all__ = [
     "DeleteRequest",
     "SetDataRequest",
     "CheckVersionRequest",
+    "SetACLRequest",
     "MultiRequest",
     "CreateSessionRequest",
     "CloseSessionRequest",
@@ -71,6 +75,7 @@ __all__ = [
     "DeleteTxn",
     "SetDataTxn",
     "CheckVersionTxn",
+    "SetACLTxn",
     "ErrorTxn",
     "MultiTxn",
     "CreateSessionTxn",
@@ -81,6 +86,7 @@ __all__ = [
     "DeleteResult",
     "SetDataResult",
     "CheckResult",
+    "SetACLResult",
     "ErrorResult",
     "MultiResult",
     "CreateSessionResult",
@@ -89,6 +95,7 @@ __all__ = [
     "ChangeRecord",
     "OutstandingChanges",
     "prepare",
+    "as_received",
 ]
 
 _INT32_MIN, _INT32_MAX = -(1 << 31), (1 << 31) - 1
@@ -124,9 +131,12 @@ class CreateRequest:
     path: str
     data: bytes = b""
     mode: CreateMode = CreateMode.PERSISTENT
+    # () means "no ACL given": the node is open to all (OPEN_ACL_UNSAFE)
+    acl: tuple[ACL, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", CreateMode(self.mode))
+        object.__setattr__(self, "acl", tuple(self.acl))
         validate_path(self.path, is_sequential=self.mode.is_sequential)
         _check_data(self.path, self.data)
 
@@ -166,6 +176,20 @@ class CheckVersionRequest:
 
     def __post_init__(self) -> None:
         validate_path(self.path)
+        _check_version(self.path, self.version)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetACLRequest:
+    """Replace the ACL of ``path`` if its aversion is ``version`` (jute ``SetACLRequest``)."""
+
+    path: str
+    acl: tuple[ACL, ...]
+    version: int = -1
+
+    def __post_init__(self) -> None:
+        validate_path(self.path)
+        object.__setattr__(self, "acl", tuple(self.acl))
         _check_version(self.path, self.version)
 
 
@@ -211,12 +235,30 @@ class CloseSessionRequest:
     """Close the requesting session and delete its ephemerals (``OpCode.closeSession``)."""
 
 
+def as_received(cls: type, **fields: object) -> object:
+    """A request as a server receives it off the wire: none of the client-side checks ran.
+
+    ZooKeeper's server cannot assume its clients validated anything, so ``prepare`` repeats
+    the path checks in ``PrepRequestProcessor``'s own order (create checks the parent before
+    the full path, delete refuses only NUL and system nodes, ...). Built with this, a
+    request skips ``__post_init__``; ``prepare`` is the only judge.
+    """
+    request = object.__new__(cls)
+    for name, value in fields.items():
+        object.__setattr__(request, name, value)
+    for name in cls.__dataclass_fields__:
+        if name not in fields:
+            object.__setattr__(request, name, cls.__dataclass_fields__[name].default)
+    return request
+
+
 Request = Union[
     CreateRequest,
     DeleteRequest,
     SetDataRequest,
     CheckVersionRequest,
     MultiRequest,
+    SetACLRequest,
     CreateSessionRequest,
     CloseSessionRequest,
 ]
@@ -246,6 +288,10 @@ class CreateTxn(Txn):
     data: bytes
     ephemeral: bool
     parent_cversion: int
+    acl: tuple[ACL, ...] = ()  # () is open to all; ZooKeeper's CreateTxn carries the ACL too
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "acl", tuple(_as_acl(a) for a in self.acl))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -274,6 +320,26 @@ class CheckVersionTxn(Txn):
 
     path: str
     version: int
+
+
+def _as_acl(entry: object) -> ACL:
+    # the txn log stores an ACL as nested tuples; accept both
+    if isinstance(entry, ACL):
+        return entry
+    perms, ident = entry  # type: ignore[misc]
+    return ACL(perms, ident if isinstance(ident, Id) else Id(*ident))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetACLTxn(Txn):
+    """Set ``path``'s ACL; its aversion becomes ``aversion`` (``SetACLTxn``)."""
+
+    path: str
+    acl: tuple[ACL, ...]
+    aversion: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "acl", tuple(_as_acl(a) for a in self.acl))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -364,6 +430,14 @@ class CheckResult:
 
 
 @dataclass(frozen=True, slots=True)
+class SetACLResult:
+    """A setACL succeeded: the node's new ``stat`` (aversion moved)."""
+
+    path: str
+    stat: Stat
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorResult:
     """An op that did not happen, with its ``KeeperException.Code`` (``OpResult.ErrorResult``).
 
@@ -418,6 +492,7 @@ OpResult = Union[
     DeleteResult,
     SetDataResult,
     CheckResult,
+    SetACLResult,
     ErrorResult,
     MultiResult,
     CreateSessionResult,
@@ -440,6 +515,7 @@ class ChangeRecord:
     path: str
     stat: StatPersisted | None
     child_count: int
+    acl: tuple[ACL, ...] = ()
 
 
 class OutstandingChanges:
@@ -483,9 +559,12 @@ class _View:
     later ops see its earlier ones. Nothing reaches ``outstanding`` unless ``commit`` is called.
     """
 
-    def __init__(self, tree: DataTree, outstanding: OutstandingChanges | None) -> None:
+    def __init__(
+        self, tree: DataTree, outstanding: OutstandingChanges | None, auth: list[Id] | None = None
+    ) -> None:
         self.tree = tree
         self.outstanding = outstanding
+        self.auth = auth  # None: the caller is trusted and no ACL is checked
         self.changes: dict[str, ChangeRecord] = {}
 
     def get(self, path: str) -> ChangeRecord | None:
@@ -496,11 +575,16 @@ class _View:
             stat = self.tree.stat_persisted(path)
             if stat is None:
                 return None
-            record = ChangeRecord(-1, path, stat, self.tree.num_children(path))
+            record = ChangeRecord(-1, path, stat, self.tree.num_children(path), self.tree.acl_of(path))
         return record if record.stat is not None else None
 
     def put(self, record: ChangeRecord) -> None:
         self.changes[record.path] = record
+
+    def check(self, record: ChangeRecord, perm: int, path: str) -> None:
+        """``ZooKeeperServer.checkACL`` against the record's ACL, if this request has an identity."""
+        if self.auth is not None:
+            check_acl(record.acl, perm, self.auth, path)
 
     def commit(self) -> None:
         if self.outstanding is not None:
@@ -515,6 +599,7 @@ def prepare(
     zxid: int,
     time: int,
     outstanding: OutstandingChanges | None = None,
+    auth: list[Id] | None = None,
 ) -> Txn:
     """Check ``request`` against ``tree`` and return the txn that performs it.
 
@@ -528,6 +613,8 @@ def prepare(
         session_id: the requesting session; it owns ephemerals this request creates.
         zxid, time: the txn header the server assigned (time in ms, becomes ctime/mtime).
         outstanding: changes prepared earlier but not yet applied; updated only on success.
+        auth: the identities of the requesting connection (``ServerCnxn.getAuthInfo``); ACLs
+            are checked where ZooKeeper checks them. None (in-process callers) skips ACLs.
 
     Returns:
         The txn. A multi always returns a ``MultiTxn``: if one of its ops fails, its sub-txns
@@ -537,7 +624,7 @@ def prepare(
         KeeperError: the request must fail (NoNode, NodeExists, BadVersion, ...). Nothing
             changed. ZooKeeper would still log an ``ErrorTxn`` for it; the caller decides.
     """
-    view = _View(tree, outstanding)
+    view = _View(tree, outstanding, None if auth is None else list(auth))
     header = {"zxid": zxid, "time": time, "session_id": session_id}
     if isinstance(request, MultiRequest):
         txn = _prepare_multi(view, request, header)
@@ -550,6 +637,8 @@ def prepare(
         txn = CreateSessionTxn(timeout=request.timeout, **header)
     elif isinstance(request, _WRITE_OPS):
         txn = _prepare_op(view, request, header)
+    elif isinstance(request, SetACLRequest):
+        txn = _prepare_set_acl(view, request, header)
     else:
         raise TypeError(f"not a request: {request!r}")
     view.commit()
@@ -572,12 +661,19 @@ def _prepare_create(view: _View, op: CreateRequest, header: dict) -> CreateTxn:
     # 1. create-mode checks. An ephemeral needs an owner; 0 means "no owner" in ephemeralOwner.
     if op.mode.is_ephemeral and session_id == 0:
         raise SessionExpiredError(op.path, "an ephemeral node needs a live session (id 0 is none)")
-    # 2. the path syntax was checked when the request was built (validatePathForCreate).
-    parent_path = parent_of(op.path)
+    # 2. validatePathForCreate: only "has a '/'" and "no NUL"; the full check comes at step 6,
+    #    after the parent lookup, so "/missing/bad/" is NoNode, not BadArguments.
+    if "/" not in op.path or "\0" in op.path:
+        raise BadArgumentsError(op.path, "no '/' or a NUL in the path (validatePathForCreate)")
+    # ZooKeeper's parent of "/" is "" (its name for the root): creating "/" is NodeExists.
+    parent_path = ROOT_PATH if op.path == ROOT_PATH else parent_of(op.path)
+    # 2b. fixupACL: the requested ACL must be well formed ("auth" expands to the caller).
+    acl = op.acl if view.auth is None else fixup_acl(op.path, view.auth, op.acl)
     # 3. the parent must exist.
     parent = view.get(parent_path)
     if parent is None:
         raise NoNodeError(op.path, f"parent {parent_path} does not exist")
+    view.check(parent, Perms.CREATE, op.path)
     # 4. parent ACL: /zookeeper/config is READ_ACL_UNSAFE (ZOOKEEPER-2014).
     if parent_path == CONFIG_PATH:
         raise NoAuthError(op.path, f"{CONFIG_PATH} is read-only (ZOOKEEPER-2014)")
@@ -598,14 +694,15 @@ def _prepare_create(view: _View, op: CreateRequest, header: dict) -> CreateTxn:
     # (9. quotas are not modelled.)
     new_cversion = to_int32(parent.stat.cversion + 1)
     parent_stat = replace(parent.stat, cversion=new_cversion, pzxid=zxid)
-    view.put(ChangeRecord(zxid, parent_path, parent_stat, parent.child_count + 1))
+    view.put(ChangeRecord(zxid, parent_path, parent_stat, parent.child_count + 1, parent.acl))
     owner = session_id if op.mode.is_ephemeral else 0
-    view.put(ChangeRecord(zxid, path, StatPersisted.for_create(zxid, header["time"], owner), 0))
+    view.put(ChangeRecord(zxid, path, StatPersisted.for_create(zxid, header["time"], owner), 0, acl))
     return CreateTxn(
         path=path,
         data=op.data,
         ephemeral=op.mode.is_ephemeral,
         parent_cversion=new_cversion,
+        acl=acl,
         **header,
     )
 
@@ -613,14 +710,17 @@ def _prepare_create(view: _View, op: CreateRequest, header: dict) -> CreateTxn:
 def _prepare_delete(view: _View, op: DeleteRequest, header: dict) -> DeleteTxn:
     """``PrepRequestProcessor.pRequest2Txn``, case delete."""
     zxid = header["zxid"]
-    # getParentPathAndValidate: ZooKeeper's own nodes cannot be deleted.
+    # getParentPathAndValidate: no '/', a NUL, or one of ZooKeeper's own nodes. Nothing
+    # else about the path is checked: "/a/" is simply NoNode.
+    if "/" not in op.path or "\0" in op.path:
+        raise BadArgumentsError(op.path, "no '/' or a NUL in the path (getParentPathAndValidate)")
     if is_special_path(op.path):
         raise BadArgumentsError(op.path, "is a system node and cannot be deleted")
     parent_path = parent_of(op.path)
     parent = view.get(parent_path)
     if parent is None:
         raise NoNodeError(op.path, f"parent {parent_path} does not exist")
-    # (parent ACL DELETE: only /zookeeper/config is restricted, and it never has children.)
+    view.check(parent, Perms.DELETE, op.path)  # on the parent
     node = view.get(op.path)
     if node is None:
         raise NoNodeError(op.path, "node does not exist")
@@ -629,7 +729,7 @@ def _prepare_delete(view: _View, op: DeleteRequest, header: dict) -> DeleteTxn:
         raise NotEmptyError(op.path, f"node has {node.child_count} children")
     # Delete moves pzxid but not the stored cversion (ZOOKEEPER-1046).
     parent_stat = replace(parent.stat, pzxid=zxid)
-    view.put(ChangeRecord(zxid, parent_path, parent_stat, parent.child_count - 1))
+    view.put(ChangeRecord(zxid, parent_path, parent_stat, parent.child_count - 1, parent.acl))
     view.put(ChangeRecord(zxid, op.path, None, 0))
     return DeleteTxn(path=op.path, **header)
 
@@ -637,25 +737,43 @@ def _prepare_delete(view: _View, op: DeleteRequest, header: dict) -> DeleteTxn:
 def _prepare_set_data(view: _View, op: SetDataRequest, header: dict) -> SetDataTxn:
     """``PrepRequestProcessor.pRequest2Txn``, case setData."""
     zxid = header["zxid"]
+    validate_path(op.path)  # the full PathUtils check, before the lookup
     node = view.get(op.path)
     if node is None:
         raise NoNodeError(op.path, "node does not exist")
     if op.path == CONFIG_PATH:
         raise NoAuthError(op.path, "is read-only (ZOOKEEPER-2014)")
+    view.check(node, Perms.WRITE, op.path)
     # (quotas are not modelled.)
     version = _check_expected_version(op.path, node.stat.version, op.version)
     stat = replace(node.stat, version=version, mtime=header["time"], mzxid=zxid)
-    view.put(ChangeRecord(zxid, op.path, stat, node.child_count))
+    view.put(ChangeRecord(zxid, op.path, stat, node.child_count, node.acl))
     return SetDataTxn(path=op.path, data=op.data, version=version, **header)
 
 
 def _prepare_check(view: _View, op: CheckVersionRequest, header: dict) -> CheckVersionTxn:
     """``PrepRequestProcessor.pRequest2Txn``, case check: the version test, no change."""
+    validate_path(op.path)
     node = view.get(op.path)
     if node is None:
         raise NoNodeError(op.path, "node does not exist")
+    view.check(node, Perms.READ, op.path)
     _check_expected_version(op.path, node.stat.version, op.version)
     return CheckVersionTxn(path=op.path, version=node.stat.version, **header)
+
+
+def _prepare_set_acl(view: _View, op: SetACLRequest, header: dict) -> SetACLTxn:
+    """``PrepRequestProcessor.pRequest2Txn``, case setACL: path, fixupACL, ADMIN, aversion."""
+    validate_path(op.path)
+    acl = op.acl if view.auth is None else fixup_acl(op.path, view.auth, op.acl)
+    node = view.get(op.path)
+    if node is None:
+        raise NoNodeError(op.path, "node does not exist")
+    view.check(node, Perms.ADMIN, op.path)
+    aversion = _check_expected_version(op.path, node.stat.aversion, op.version)
+    stat = replace(node.stat, aversion=aversion)
+    view.put(ChangeRecord(header["zxid"], op.path, stat, node.child_count, acl))
+    return SetACLTxn(path=op.path, acl=acl, aversion=aversion, **header)
 
 
 def _check_expected_version(path: str, current: int, expected: int) -> int:
@@ -705,7 +823,7 @@ def _prepare_close_session(view: _View, header: dict) -> CloseSessionTxn:
         parent = view.get(parent_path)
         if parent is not None:
             parent_stat = replace(parent.stat, pzxid=zxid)
-            view.put(ChangeRecord(zxid, parent_path, parent_stat, parent.child_count - 1))
+            view.put(ChangeRecord(zxid, parent_path, parent_stat, parent.child_count - 1, parent.acl))
         view.put(ChangeRecord(zxid, path, None, 0))
     return CloseSessionTxn(paths=tuple(sorted(paths)), **header)
 

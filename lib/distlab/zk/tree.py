@@ -30,6 +30,7 @@ from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 from typing import Hashable, Mapping
 
+from distlab.zk.acl import ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, Id
 from distlab.zk.errors import (
     BadArgumentsError,
     MarshallingError,
@@ -53,6 +54,8 @@ from distlab.zk.ops import (
     MultiResult,
     MultiTxn,
     OpResult,
+    SetACLResult,
+    SetACLTxn,
     SetDataResult,
     SetDataTxn,
     Txn,
@@ -82,12 +85,13 @@ class DataNode:
     Internal and mutable; the tree never hands one out. Callers get ``Stat`` values.
     """
 
-    __slots__ = ("data", "stat", "children")
+    __slots__ = ("data", "stat", "children", "acl")
 
-    def __init__(self, data: bytes, stat: StatPersisted) -> None:
+    def __init__(self, data: bytes, stat: StatPersisted, acl: tuple[ACL, ...] = ()) -> None:
         self.data = data
         self.stat = stat
         self.children: set[str] = set()
+        self.acl = acl  # () is open to all (OPEN_ACL_UNSAFE)
 
     def to_stat(self) -> Stat:
         """The caller's view (``DataNode.copyStat``)."""
@@ -126,6 +130,7 @@ class DataTree:
             (CONFIG_PATH, replace(_ZERO_STAT, aversion=-1)),
         ):
             self._add_node(path, DataNode(b"", stat))
+        self._nodes[CONFIG_PATH].acl = READ_ACL_UNSAFE  # ZooDefs.Ids.READ_ACL_UNSAFE
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -176,6 +181,13 @@ class DataTree:
         """The stored stat of ``path`` (stored cversion), or None if there is no such node."""
         node = self._nodes.get(path)
         return None if node is None else node.stat
+
+    def acl_of(self, path: str) -> tuple[ACL, ...]:
+        """The ACL of ``path`` (``DataTree.getACL``); () if there is no such node."""
+        node = self._nodes.get(path)
+        if node is None:
+            return ()
+        return node.acl or OPEN_ACL_UNSAFE
 
     def num_children(self, path: str) -> int:
         """How many children ``path`` has (0 if there is no such node)."""
@@ -251,6 +263,12 @@ class DataTree:
             return self._set_data(txn, events)
         if isinstance(txn, CheckVersionTxn):
             return CheckResult(txn.path)
+        if isinstance(txn, SetACLTxn):
+            # DataTree.setACL: the ACL and aversion change; no watch fires
+            node = self._nodes[txn.path]
+            node.acl = txn.acl
+            node.stat = replace(node.stat, aversion=txn.aversion)
+            return SetACLResult(txn.path, node.to_stat())
         if isinstance(txn, ErrorTxn):
             return ErrorResult(txn.err)
         if isinstance(txn, MultiTxn):
@@ -267,7 +285,7 @@ class DataTree:
         parent_path = parent_of(txn.path)
         parent = self._nodes[parent_path]
         owner = txn.session_id if txn.ephemeral else 0
-        node = DataNode(txn.data, StatPersisted.for_create(txn.zxid, txn.time, owner))
+        node = DataNode(txn.data, StatPersisted.for_create(txn.zxid, txn.time, owner), txn.acl)
         # ZooKeeper only moves these forward (replays); apply refuses replays, so just set.
         parent.stat = replace(parent.stat, cversion=txn.parent_cversion, pzxid=txn.zxid)
         self._add_node(txn.path, node)
@@ -361,6 +379,9 @@ class DataTree:
                     "path": path,
                     "data": base64.b64encode(node.data).decode("ascii"),
                     "stat": {name: getattr(node.stat, name) for name in _STAT_FIELDS},
+                    # only nodes given an ACL carry one (keeps ACL-free snapshots as they were)
+                    **({"acl": [[a.perms, a.id.scheme, a.id.id] for a in node.acl]}
+                       if node.acl and path != CONFIG_PATH else {}),
                 }
                 for path, node in sorted(self._nodes.items())
             ],
@@ -396,7 +417,10 @@ class DataTree:
                     raise ValueError(f"node {path} has no parent in the snapshot")
                 stat = StatPersisted(**{name: int(entry["stat"][name]) for name in _STAT_FIELDS})
                 data = base64.b64decode(entry["data"], validate=True)
-                tree._add_node(path, DataNode(data, stat))
+                acl = tuple(ACL(int(p), Id(str(sc), str(i))) for p, sc, i in entry.get("acl", ()))
+                if path == CONFIG_PATH:
+                    acl = READ_ACL_UNSAFE
+                tree._add_node(path, DataNode(data, stat, acl))
             if ROOT_PATH not in tree._nodes:
                 raise ValueError("the snapshot has no root node")
         except (ValueError, KeyError, TypeError, AttributeError, BadArgumentsError) as error:
@@ -483,7 +507,7 @@ class _FitCheck:
             self._exists[txn.path] = False
             parent = parent_of(txn.path)
             self._child_delta[parent] = self._child_delta.get(parent, 0) - 1
-        elif isinstance(txn, (SetDataTxn, CheckVersionTxn)):
+        elif isinstance(txn, (SetDataTxn, CheckVersionTxn, SetACLTxn)):
             if not self._exists_now(txn.path):
                 self._refuse(txn, txn.path, "no such node")
         elif isinstance(txn, CloseSessionTxn):
