@@ -2,7 +2,8 @@
 
 Only plain data crosses between the grader and a learner's process. Values are encoded as
 JSON with small tags for what JSON lacks (tuples, sets, bytes, dicts with non-string keys,
-enums, dataclasses and named tuples). Decoding rebuilds only classes on an explicit allow
+enums, dataclasses, named tuples and ``random.Random`` generators, whose whole state crosses so
+that a learner's process draws the same numbers in the grader as in the notebook). Decoding rebuilds only classes on an explicit allow
 list, through their constructors, so every value is validated again on the grader's side:
 a learner's process can answer wrongly, but it cannot hand the grader an object that
 pretends to be something else (the "evil ``__eq__``" trick does not cross a JSON pipe).
@@ -13,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import importlib
+import random
 from typing import Any
 
 __all__ = ["encode", "decode", "CodecError", "ALLOWED"]
@@ -66,6 +68,9 @@ def encode(value: Any) -> Any:
         return value
     if isinstance(value, (bytes, bytearray)):
         return {"$b": bytes(value).hex()}
+    if type(value) is random.Random:
+        version, internal, gauss = value.getstate()
+        return {"$rng": [version, list(internal), gauss]}
     if isinstance(value, list):
         return [encode(v) for v in value]
     if isinstance(value, tuple) and not hasattr(value, "_fields"):
@@ -82,7 +87,7 @@ def encode(value: Any) -> Any:
         fields = {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
         return {"$t": name, "f": fields}
     if hasattr(value, "_fields"):
-        fields = {f: encode(getattr(value, f)) for f in value._fields if f != "rng"}
+        fields = {f: encode(getattr(value, f)) for f in value._fields}
         return {"$t": name, "f": fields}
     raise CodecError(f"a {name} may not cross the sandbox boundary")
 
@@ -97,6 +102,8 @@ def decode(data: Any) -> Any:
         raise CodecError(f"cannot decode {type(data).__name__}")
     if "$b" in data:
         return bytes.fromhex(_str(data["$b"]))
+    if "$rng" in data:
+        return _random(data["$rng"])
     if "$tuple" in data:
         return tuple(decode(v) for v in _list(data["$tuple"]))
     if "$set" in data:
@@ -120,15 +127,26 @@ def decode(data: Any) -> Any:
         if not isinstance(fields, dict):
             raise CodecError(f"{data['$t']}: fields missing")
         kwargs = {str(k): decode(v) for k, v in fields.items()}
-        if cls.__name__ == "Start":
-            import random
-
-            kwargs["rng"] = random.Random(kwargs.pop("seed", 0))
         try:
             return cls(**kwargs)
         except Exception as error:  # the class's own validation
             raise CodecError(f"{data['$t']}: {type(error).__name__}: {error}") from None
     raise CodecError(f"cannot decode {sorted(data)}")
+
+
+def _random(state: Any) -> random.Random:
+    """A generator in exactly the state encoded (Mersenne Twister: 624 words and a position)."""
+    if not (isinstance(state, list) and len(state) == 3 and state[0] == 3):
+        raise CodecError("a random generator's state must be [3, [625 ints], gauss]")
+    internal, gauss = _list(state[1]), state[2]
+    if len(internal) != 625 or not all(type(w) is int and 0 <= w < 2**32 for w in internal[:624]) \
+            or not (type(internal[624]) is int and 0 <= internal[624] <= 624):
+        raise CodecError("a random generator's state must hold 624 32-bit words and a position <= 624")
+    if gauss is not None and not isinstance(gauss, float):
+        raise CodecError("a random generator's gauss_next must be None or a float")
+    rng = random.Random()
+    rng.setstate((3, tuple(internal), gauss))
+    return rng
 
 
 def _str(value: Any) -> str:

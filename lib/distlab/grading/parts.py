@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 __all__ = ["Outcome", "Part", "Lab", "LABS", "register", "hidden_seeds", "PUBLIC_SEEDS", "secret",
-           "FATAL_KINDS", "reraise_if_fatal", "Verdict", "verdict_fail", "verdicts"]
+           "FATAL_KINDS", "reraise_if_fatal", "REFERENCE_SEAMS", "reference_seam", "Verdict", "verdict_fail", "verdicts"]
 
 PUBLIC_SEEDS = (1, 2, 3)
 HIDDEN_PER_PART = 7
@@ -50,7 +50,27 @@ class Outcome:
 # Learner failures the runner must see as they are (a stub, a hung or dead worker, a memory
 # bomb, sys.exit): a check that meets one deep inside a simulation re-raises it rather than
 # turning it into a verdict of its own.
-FATAL_KINDS = frozenset({"NotImplementedError", "timeout", "died", "dead", "MemoryError", "SystemExit"})
+FATAL_KINDS = frozenset({"NotImplementedError", "timeout", "died", "dead", "MemoryError", "SystemExit",
+                         "ReferenceWithheld", "budget"})
+
+# Reference seams a part may hand to the learner's function (``Part.refs``), so one part's bug
+# does not cost another part its points. In the grader they run here: the sandbox's calls to
+# them come back over its pipe, and the reference never enters the sandbox.
+REFERENCE_SEAMS = {
+    "vote_order": "distlab.zab.election:vote_order",
+    "has_quorum": "distlab.zab.quorum:has_quorum",
+}
+
+
+def reference_seam(name: str) -> Callable[..., Any]:
+    """The reference function of seam ``name`` (LookupError for one that is not a seam)."""
+    import importlib
+
+    spec = REFERENCE_SEAMS.get(name)
+    if spec is None:
+        raise LookupError(f"{name!r} is not a reference seam")
+    module, attribute = spec.split(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 def reraise_if_fatal(cause: BaseException | None) -> None:

@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from distlab.grading.notebook import NotebookError, graded_cells, lab_number, read_notebook, setup_code
-from distlab.grading.parts import LABS, PUBLIC_SEEDS, Outcome, Part, hidden_seeds, load_all
-from distlab.grading.sandbox import GraderError, LearnerError, Limits, Sandbox
+from distlab.grading.notebook import GradedCell, NotebookError, lab_number, read_notebook, setup_code, tagged_cells
+from distlab.grading.parts import LABS, PUBLIC_SEEDS, Outcome, Part, hidden_seeds, load_all, reference_seam
+from distlab.grading.provenance import provenance_problem
+from distlab.grading.sandbox import GraderError, GradingSession, LearnerError, Limits, Sandbox
+from distlab.grading.submissions import find_submissions
 
 __all__ = ["SeedResult", "PartResult", "SubmissionResult", "grade_notebook", "grade_path", "find_submissions"]
 
@@ -46,6 +48,8 @@ class PartResult:
     seeds: list[SeedResult] = field(default_factory=list)
     message: str = ""  # why the part could not run at all, if so
     rule: str = ""  # the property checked, in words
+    cell: str = ""  # which notebook cell was graded ("cell 12")
+    note: str = ""  # something the learner should know that is not a failure
 
     @property
     def passed(self) -> int:
@@ -117,19 +121,27 @@ class RemoteObject:
         return fx
 
 
-def run_part(part: Part, fn: Any, seeds: list[tuple[int, bool]],
-             budget_s: float = 120.0) -> list[SeedResult]:
-    """Run ``part.check`` on each seed; a learner failure fails that seed (and the rest)."""
+def run_part(part: Part, fn: Any, seeds: list[tuple[int, bool]], budget_s: float = 120.0,
+             sandbox: Sandbox | None = None) -> list[SeedResult]:
+    """Run ``part.check`` on each seed; a learner failure fails that seed (and the rest).
+
+    With a ``sandbox``, the budget is its deadline too: a call still running when the budget
+    runs out is killed there, mid-seed, and every seed not yet run fails with the reason.
+    """
     results = []
     started = time.monotonic()
+    if sandbox is not None:
+        sandbox.deadline = started + budget_s
     for seed, hidden in seeds:
-        if time.monotonic() - started > budget_s:
-            results.append(SeedResult(seed, hidden, Outcome(None, f"the part's time budget of {budget_s:g} s ran out")))
+        if time.monotonic() - started > budget_s or (sandbox is not None and sandbox.dead):
+            why = (f"not run: the part's time budget of {budget_s:g} s ran out" if sandbox is None or
+                   not sandbox.dead else f"not run: {_learner_message(LearnerError('dead', sandbox.dead))}")
+            results.append(SeedResult(seed, hidden, Outcome(False, why)))
             continue
         try:
             outcome = part.check(fn, seed)
         except LearnerError as error:
-            detail = "" if error.kind == "NotImplementedError" else error.detail
+            detail = "" if error.kind in ("NotImplementedError", "ReferenceWithheld") else error.detail
             outcome = Outcome.fail(_learner_message(error), detail)
         except NotImplementedError as error:
             outcome = Outcome.fail(f"not implemented yet: {error}")
@@ -146,8 +158,12 @@ def run_part(part: Part, fn: Any, seeds: list[tuple[int, bool]],
 def _learner_message(error: LearnerError) -> str:
     if error.kind == "NotImplementedError":
         return f"not implemented yet ({error.message.split(': ', 1)[-1]})"
+    if error.kind == "ReferenceWithheld":
+        return f"a graded part must be written in your notebook, but your code called {error.message.split(': ', 1)[-1]}"
     if error.kind == "timeout":
         return f"your code did not answer: {error.message}"
+    if error.kind == "budget":
+        return error.message
     if error.kind in ("died", "dead"):
         return f"your code stopped the grader's worker: {error.message}"
     if error.kind == "MemoryError":
@@ -157,11 +173,19 @@ def _learner_message(error: LearnerError) -> str:
     return f"your code raised {error.message}"
 
 
+def _cell_label(cell: GradedCell) -> str:
+    return f"cell {cell.index + 1}"
+
+
 def grade_notebook(path: str | Path, lab: int | None = None, student: str | None = None,
                    limits: Limits | None = None, only_part: str | None = None,
-                   only_seed: int | None = None) -> SubmissionResult:
+                   only_seed: int | None = None, session: GradingSession | None = None) -> SubmissionResult:
     """Grade one notebook. Never raises for a bad submission: the result says what was wrong."""
+    if session is None:
+        with GradingSession() as own:
+            return grade_notebook(path, lab, student, limits, only_part, only_seed, own)
     load_all()
+    limits = limits or Limits()
     path = Path(path)
     started = time.monotonic()
     result = SubmissionResult(student or path.stem, str(path), lab)
@@ -179,7 +203,8 @@ def grade_notebook(path: str | Path, lab: int | None = None, student: str | None
                         f"pass --lab (known labs: {sorted(LABS)})")
         result.lab = None
         return result
-    cells = graded_cells(notebook)
+    tagged = tagged_cells(notebook)
+    cells = {name: found[-1] for name, found in tagged.items()}
     setup = setup_code(notebook)
     for part in LABS[result.lab].parts.values():
         if only_part and part.name != only_part:
@@ -188,22 +213,42 @@ def grade_notebook(path: str | Path, lab: int | None = None, student: str | None
         if only_seed is not None:
             seeds = [(only_seed, only_seed not in PUBLIC_SEEDS)]
         part_result = PartResult(part.name, part.title, part.points, 0.0, rule=part.property)
+        result.parts.append(part_result)
         cell = cells.get(part.name)
         if cell is None:
             part_result.message = (f"no graded cell for part {part.name!r} (a code cell whose metadata is "
                                    f"distlab.part = {part.name!r}); was it deleted?")
-            result.parts.append(part_result)
+            continue
+        part_result.cell = _cell_label(cell)
+        if len(tagged[part.name]) > 1:
+            earlier = ", ".join(_cell_label(c) for c in tagged[part.name][:-1])
+            part_result.note = (f"{len(tagged[part.name])} cells are tagged {part.name}; the last one, "
+                                f"{part_result.cell}, was graded ({earlier} ran before it)")
+        others = [(c.source, f"<{_cell_label(c)}: {name}>") for name, c in cells.items() if name != part.name]
+        filename = f"<{part_result.cell}: {part.name}>"
+        try:
+            problem = provenance_problem(part.function, part.kind, cell.source, part_result.cell,
+                                         [setup] + [source for source, _ in others])
+        except SyntaxError as error:
+            part_result.message = (f"the graded cell ({part_result.cell}) does not parse: {error.msg} at line "
+                                   f"{error.lineno} (IPython magics such as %time or !pip are not run by the grader)")
+            continue
+        if problem:
+            part_result.message = problem
             continue
         sandbox = None
         try:
-            others = [c.source for name, c in cells.items() if name != part.name]
-            # Setup runs first so the other cells can use its imports; then this part's cell.
-            sandbox = Sandbox(setup + "\n\n" + cell.source, [part.function], limits,
-                              extra=[setup + "\n\n" + other for other in others])
-            if not sandbox.loaded.get(part.function):
-                part_result.message = f"the graded cell does not define {part.function}()"
+            sandbox = Sandbox(cell.source, [part.function], limits, extra=others, setup=setup, filename=filename,
+                              lab=result.lab, session=session, references=reference_seam)
+            loaded = sandbox.loaded.get(part.function) if isinstance(sandbox.loaded, dict) else None
+            origin = loaded.get("origin") if isinstance(loaded, dict) else "missing"
+            if not isinstance(loaded, dict) or not loaded.get("callable"):
+                part_result.message = f"the graded cell ({part_result.cell}) does not define {part.function}()"
+            elif origin != "cell":
+                part_result.message = (f"`{part.function}` must be written in your notebook; it was "
+                                       f"{_plain(origin)}")
             else:
-                part_result.seeds = run_part(part, _proxy(sandbox, part), seeds)
+                part_result.seeds = run_part(part, _proxy(sandbox, part), seeds, limits.part_budget_s, sandbox)
         except LearnerError as error:
             part_result.message = f"the notebook's code failed to load: {_learner_message(error)}"
         except GraderError as error:
@@ -215,9 +260,13 @@ def grade_notebook(path: str | Path, lab: int | None = None, student: str | None
         # Scores are computed here, from our own records, after the worker is gone.
         total = len(seeds)
         part_result.points = round(part.points * part_result.passed / total, 2) if total else 0.0
-        result.parts.append(part_result)
     result.seconds = time.monotonic() - started
     return result
+
+
+def _plain(text: Any) -> str:
+    """Text the worker sent, made safe to quote (it is learner-controlled)."""
+    return str(text)[:200]
 
 
 def _zero_parts(result: SubmissionResult) -> None:
@@ -227,36 +276,13 @@ def _zero_parts(result: SubmissionResult) -> None:
                                            rule=part.property))
 
 
-def find_submissions(path: str | Path) -> list[tuple[str, Path | None, str]]:
-    """``(student, notebook or None, problem)`` for a notebook, or each in a folder.
-
-    A folder holds one notebook per student, or one sub-folder per student with one notebook.
-    """
-    path = Path(path)
-    if path.is_file():
-        return [(path.stem, path, "")]
-    if not path.is_dir():
-        raise FileNotFoundError(f"{path}: no such file or folder")
-    found = []
-    for entry in sorted(path.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_file() and entry.suffix == ".ipynb":
-            found.append((entry.stem, entry, ""))
-        elif entry.is_dir():
-            notebooks = sorted(p for p in entry.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-            if len(notebooks) == 1:
-                found.append((entry.name, notebooks[0], ""))
-            else:
-                found.append((entry.name, None, f"{entry}: expected one notebook, found {len(notebooks)}"))
-    return found
-
-
 def _grade_one(student: str, notebook: Path | None, problem: str, lab: int | None,
                limits: Limits | None) -> SubmissionResult:
-    if notebook is None:
-        result = SubmissionResult(student, "", lab, error=problem)
+    if problem or notebook is None:  # held back by find_submissions: 0, and never opened
+        result = SubmissionResult(student, str(notebook or ""), lab, error=problem or "no notebook")
+        load_all()  # the lab's parts, to list each with 0
         _zero_parts(result)
+        result.skipped = True  # read with getattr by the reports until SubmissionResult has the field
         return result
     try:
         return grade_notebook(notebook, lab=lab, student=student, limits=limits)

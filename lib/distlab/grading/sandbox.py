@@ -1,15 +1,26 @@
 """The grader's side of the sandbox: start a worker with limits, call into it, stop it.
 
-A :class:`Sandbox` is one ``distlab.grading.worker`` process running a submission's code:
+A :class:`Sandbox` is one ``distlab.grading.worker`` process running a submission's code.
+Learner code is hostile until proven otherwise, so the worker runs:
 
-- as user ``nobody`` when the grader runs as root (so it can read neither the grader's
-  secrets nor other submissions, and write nothing of ours), in a fresh empty folder;
-- with limits: address space (memory bombs fail there), CPU seconds, file size, number of
-  processes, open files;
-- without network when ``unshare`` can give it an empty network namespace (root on Linux);
-- with its stdout and stderr in files of that folder, of which only a capped tail is read;
-- with every call bounded by a wall-clock timeout: an infinite loop is killed (the whole
-  process group), reported, and the worker is not used again.
+- under **bubblewrap** (``bwrap``, Debian's ``bubblewrap``) where it is installed: new user,
+  PID, network, IPC, UTS and mount namespaces; the root filesystem is empty but for read-only
+  binds of ``/usr`` (the interpreter and its standard library; every ``site-packages`` folder
+  masked) and of *the lab's stripped library* (:mod:`distlab.grading.withheld`); a private,
+  size-limited ``/tmp`` and working folder; no repository, no ``solutions/``, no class folder,
+  no other submission; ``--die-with-parent``. When the part ends, the PID namespace dies with
+  its init, and with it **every** process the submission started, ``setsid`` or not;
+- as a **distinct unprivileged uid per concurrent job** (a lease on a numbered slot, see
+  :class:`UidSlot`) when the grader is root, so one submission's fork bomb or lingering
+  process cannot eat another's process limit; before a uid is used, and after, no process of
+  that uid may remain (checked in ``/proc``, and killed — never assumed);
+- with limits: address space, CPU seconds, file size, processes, open files;
+- with every call bounded by the per-call timeout *and* by the part's deadline, so a part's
+  time budget holds while a seed runs, not only between seeds.
+
+Without bubblewrap (another OS, a container that forbids namespaces) the worker falls back to
+the older mechanism — the slot's uid, its own session, an empty network namespace — and
+:func:`isolation_summary` says so for the report header.
 
 Calls return decoded plain data or raise :class:`LearnerError` (the learner's code raised,
 exited, hung or died) — never anything the learner's process could forge into a score.
@@ -17,7 +28,7 @@ exited, hung or died) — never anything the learner's process could forge into 
 
 from __future__ import annotations
 
-import atexit
+import fcntl
 import json
 import os
 import select
@@ -26,11 +37,25 @@ import signal
 import subprocess
 import sys
 import tempfile
-from typing import Any
+import time
+from pathlib import Path
+from typing import Any, Callable
 
-from distlab.grading.codecs import decode, encode
+from distlab.grading.codecs import CodecError, decode, encode
+from distlab.grading.withheld import build_library
 
-__all__ = ["Sandbox", "LearnerError", "GraderError", "Limits"]
+__all__ = ["Sandbox", "LearnerError", "GraderError", "Limits", "GradingSession", "UidSlot",
+           "isolation_summary", "available_user", "processes_of", "SANDBOX_UID_BASE"]
+
+# Sandboxed uids: far above the ranges useradd and /etc/subuid hand out, overridable.
+SANDBOX_UID_BASE = int(os.environ.get("DISTLAB_SANDBOX_UID_BASE", "1900000000"))
+MAX_SLOTS = 64
+LIBRARY_MOUNT = "/distlab-lib"
+WORK_MOUNT = "/work"
+TMPFS_BYTES = 64 * 1024 * 1024
+# The worker's first lines: find the stripped library first, never the working folder.
+BOOT = ("import sys; sys.path[:] = [{lib!r}] + [p for p in sys.path if p]; "
+        "from distlab.grading.worker import main; main()")
 
 
 class LearnerError(Exception):
@@ -41,151 +66,367 @@ class LearnerError(Exception):
         super().__init__(f"{kind}: {message}")
 
 
+class GraderError(RuntimeError):
+    """The grader's own environment failed (not the submission's fault)."""
+
+
 class Limits:
     """Resource limits for one worker (defaults fit every lab with room to spare)."""
 
     def __init__(self, memory_mb: int = 768, cpu_s: int = 60, call_timeout_s: float = 10.0,
-                 file_mb: int = 16, processes: int = 64) -> None:
+                 file_mb: int = 16, processes: int = 64, part_budget_s: float = 30.0) -> None:
         self.memory_mb = memory_mb
         self.cpu_s = cpu_s
         self.call_timeout_s = call_timeout_s
         self.file_mb = file_mb
         self.processes = processes
+        self.part_budget_s = part_budget_s
 
 
-def _leave_network() -> None:
-    """Move this (child) process into a new, empty network namespace: no network at all.
-
-    ``unshare(CLONE_NEWNET)`` through libc (``os.unshare`` exists only from Python 3.12). A
-    kernel or container that refuses it leaves the network as it was; the worker still runs
-    as ``nobody`` with its limits.
-    """
+# ------------------------------------------------------------------ processes by uid ------
+def processes_of(uid: int) -> list[int]:
+    """Pids of every process owned by ``uid`` (from ``/proc``; empty where there is none)."""
+    pids = []
     try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.unshare(0x40000000)  # CLONE_NEWNET
-    except (OSError, AttributeError):
-        pass
-
-
-class GraderError(RuntimeError):
-    """The grader's own environment failed (not the submission's fault)."""
-
-
-def _nobody_ids() -> tuple[int, int] | None:
-    if os.geteuid() != 0:
-        return None
-    try:
-        import pwd
-
-        entry = pwd.getpwnam("nobody")
-        return entry.pw_uid, entry.pw_gid
-    except (KeyError, ImportError):
-        return None
+        entries = os.listdir("/proc")
+    except OSError:
+        return pids
+    for entry in entries:
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    pids.append(int(entry))
+            except OSError:
+                pass  # it ended meanwhile
+    return pids
 
 
-_RUNTIME: dict[str, object] = {}
+def kill_uid(uid: int, wait_s: float = 5.0) -> list[int]:
+    """SIGKILL every process of ``uid`` until none is left; return those that would not go."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        pids = processes_of(uid)
+        if not pids:
+            return []
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if time.monotonic() > deadline:
+            return processes_of(uid)
+        time.sleep(0.01)
 
 
-def _runtime() -> tuple[str, str, tuple[int, int] | None]:
-    """(interpreter, folder holding a copy of distlab, user ids) for workers; found once.
+class UidSlot:
+    """A lease on one sandbox uid, so concurrent jobs never share one.
 
-    Workers run as ``nobody`` when we are root. That user must be able to run the interpreter
-    and read distlab: ours may live in a private home (pyenv under /root), so a copy of the
-    package (standard library only is needed) goes to a world-readable folder, and the first
-    interpreter ``nobody`` can run (ours, else the system's) is used. If there is none, workers
-    run as we do and the report says so.
+    Slots are lock files (``flock``) in a root-only folder; a lease lasts as long as the
+    sandbox. A uid is cleared of processes before it is handed out and after it is returned.
     """
-    if not _RUNTIME:
-        user = _nobody_ids()
-        folder = tempfile.mkdtemp(prefix="distlab-grader-")
-        source = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        shutil.copytree(source, os.path.join(folder, "distlab"),
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        for root, dirs, files in os.walk(folder):
-            os.chmod(root, 0o755)
-            for name in files:
-                os.chmod(os.path.join(root, name), 0o644)
-        python = sys.executable
-        if user is not None:
-            wanted = f"{sys.version_info[0]}.{sys.version_info[1]}"
-            candidates = [sys.executable, f"/usr/bin/python{wanted}", f"/usr/local/bin/python{wanted}", "/usr/bin/python3"]
-            python = next((c for c in candidates if os.path.exists(c) and _runs_as(c, user, folder)), "")
-            if not python:
-                user, python = None, sys.executable
-        _RUNTIME.update(python=python, folder=folder, user=user)
-        atexit.register(shutil.rmtree, folder, True)
-    return _RUNTIME["python"], _RUNTIME["folder"], _RUNTIME["user"]  # type: ignore[return-value]
+
+    def __init__(self, lock_dir: Path) -> None:
+        self.lock_dir = lock_dir
+        self.uid: int | None = None
+        self._fd: int | None = None
+
+    def acquire(self) -> int:
+        self.lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for slot in range(MAX_SLOTS):
+            fd = os.open(self.lock_dir / f"slot-{slot}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            uid = SANDBOX_UID_BASE + slot
+            if kill_uid(uid):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+                continue  # something of that uid will not die: never use it
+            self._fd, self.uid = fd, uid
+            return uid
+        raise GraderError(f"all {MAX_SLOTS} sandbox uids are in use")
+
+    def release(self) -> list[int]:
+        """Kill what is left of the uid, then free the slot; return pids that survived."""
+        survivors: list[int] = []
+        if self.uid is not None:
+            survivors = kill_uid(self.uid)
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+        self._fd, self.uid = None, None
+        return survivors
 
 
-def _runs_as(python: str, user: tuple[int, int], folder: str) -> bool:
+# ------------------------------------------------------------------ the runtime -----------
+def _world_reachable(path: str) -> bool:
+    """Can any user reach and read ``path`` (every folder above it searchable by others)?"""
+    path = os.path.realpath(path)
+    try:
+        if not os.stat(path).st_mode & 0o004:
+            return False
+        parent = os.path.dirname(path)
+        while True:
+            if not os.stat(parent).st_mode & 0o001:
+                return False
+            if parent == "/":
+                return True
+            parent = os.path.dirname(parent)
+    except OSError:
+        return False
+
+
+_PROBE = ("import json, site, sys; print(json.dumps({'ok': sys.version_info >= (3, 10), "
+          "'version': '%d.%d.%d' % sys.version_info[:3], 'prefixes': sorted({sys.prefix, sys.base_prefix}), "
+          "'sites': site.getsitepackages() + [site.getusersitepackages()]}))")
+
+
+class Runtime:
+    """How workers are started on this machine: found once per grading process."""
+
+    def __init__(self) -> None:
+        self.root = os.geteuid() == 0
+        self.bwrap = shutil.which("bwrap") or ""
+        self.bwrap_version = ""
+        self.bwrap_problem = "" if self.bwrap else "bwrap is not installed"
+        self.python, self.python_version, self.binds, self.masks = self._interpreter()
+        if self.bwrap and not self._bwrap_works():
+            self.bwrap = ""
+
+    def _interpreter(self) -> tuple[str, str, list[str], list[str]]:
+        wanted = f"{sys.version_info[0]}.{sys.version_info[1]}"
+        candidates = [sys.executable, os.path.realpath(sys.executable), f"/usr/bin/python{wanted}",
+                      f"/usr/local/bin/python{wanted}", "/usr/bin/python3"]
+        for python in candidates:
+            if not python or not os.path.exists(python):
+                continue
+            if self.root and not _world_reachable(python):
+                continue  # the sandbox's uid could not run it
+            try:
+                out = subprocess.run([python, "-s", "-c", _PROBE], capture_output=True, text=True, timeout=30,
+                                     env={"PATH": "/usr/bin:/bin"})
+                info = json.loads(out.stdout)
+            except (OSError, subprocess.TimeoutExpired, ValueError):
+                continue
+            if not info.get("ok"):
+                continue
+            real = os.path.realpath(python)
+            binds = [p for p in info["prefixes"] if not p.startswith("/usr/") and p != "/usr"]
+            if not real.startswith("/usr/"):
+                binds.append(os.path.dirname(real))
+            masks = [s for s in info["sites"] if os.path.isdir(s)]
+            if self.root and any(not _world_reachable(b) for b in binds):
+                continue
+            return python, info["version"], sorted(set(binds)), masks
+        raise GraderError("no Python >= 3.10 that an unprivileged user can run was found for the sandbox "
+                          "(install Debian's python3)")
+
+    def _bwrap_works(self) -> bool:
+        try:
+            version = subprocess.run([self.bwrap, "--version"], capture_output=True, text=True, timeout=10)
+            self.bwrap_version = version.stdout.strip()
+            uid = SANDBOX_UID_BASE + MAX_SLOTS  # a probe uid no job uses
+            out = subprocess.run(self.command(Path("/nonexistent"), probe=True), capture_output=True, text=True,
+                                 timeout=30, preexec_fn=_drop_to(uid) if self.root else None,
+                                 env={"PATH": "/usr/bin:/bin"})
+            kill_uid(uid) if self.root else None
+            if out.returncode == 0 and out.stdout.strip() == "sandboxed":
+                return True
+            self.bwrap_problem = f"bwrap refused to start a sandbox: {(out.stderr or out.stdout).strip()[:300]}"
+        except (OSError, subprocess.TimeoutExpired) as error:
+            self.bwrap_problem = f"bwrap did not run: {error}"
+        return False
+
+    def command(self, library: Path, probe: bool = False, fd: int = 3) -> list[str]:
+        """The worker's command line (under bubblewrap when there is one)."""
+        lib = LIBRARY_MOUNT if self.bwrap else str(library)
+        code = "print('sandboxed')" if probe else BOOT.format(lib=lib)
+        python = [self.python, "-s", "-S", "-B", "-c", code] + ([] if probe else [str(fd)])
+        if not self.bwrap:
+            return python
+        args = [self.bwrap, "--unshare-all", "--die-with-parent", "--new-session",
+                "--ro-bind", "/usr", "/usr"]
+        for name in ("bin", "lib", "lib64", "lib32", "libx32", "sbin"):
+            link = f"/{name}"
+            if os.path.islink(link):
+                args += ["--symlink", os.readlink(link), link]
+            elif os.path.isdir(link):
+                args += ["--ro-bind", link, link]
+        for folder in self.binds:
+            args += ["--ro-bind", folder, folder]
+        for folder in self.masks:  # no third-party package (nor an installed distlab) is visible
+            args += ["--tmpfs", folder]
+        if not probe:
+            args += ["--ro-bind", str(library), LIBRARY_MOUNT]
+        args += ["--proc", "/proc", "--dev", "/dev",
+                 "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
+                 "--size", str(TMPFS_BYTES), "--tmpfs", WORK_MOUNT, "--chdir", WORK_MOUNT,
+                 "--hostname", "sandbox", "--"]
+        return args + python
+
+    def summary(self) -> str:
+        who = (f"one unprivileged uid per job ({SANDBOX_UID_BASE}+slot)" if self.root
+               else f"uid {os.geteuid()} (the grader is not root: one uid for all jobs)")
+        if self.bwrap:
+            return (f"learner code ran in {self.bwrap_version or 'bubblewrap'} sandboxes: no network, own PID/IPC/"
+                    f"mount/user namespaces, private /tmp, only Python {self.python_version} and the lab's stripped "
+                    f"library visible, {who}")
+        return (f"learner code ran WITHOUT bubblewrap ({self.bwrap_problem}; Debian's `bubblewrap` gives the full sandbox): "
+                f"{who}, own session, no network where the kernel allows, resource limits; it may read "
+                "world-readable files")
+
+
+def _drop_to(uid: int) -> Callable[[], None]:
     def drop() -> None:
         os.setgroups([])
-        os.setgid(user[1])
-        os.setuid(user[0])
+        os.setgid(uid)
+        os.setuid(uid)
+    return drop
 
+
+_RUNTIME: list[Runtime] = []
+
+
+def runtime() -> Runtime:
+    if not _RUNTIME:
+        _RUNTIME.append(Runtime())
+    return _RUNTIME[0]
+
+
+def isolation_summary() -> str:
+    """How submissions are isolated here, in one line (for the report header)."""
     try:
-        out = subprocess.run([python, "-s", "-c", "import sys, distlab.grading.codecs; print(sys.version_info >= (3, 10))"],
-                             preexec_fn=drop, cwd="/", env={"PYTHONPATH": folder, "PATH": "/usr/bin:/bin"},
-                             capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return out.returncode == 0 and out.stdout.strip() == "True"
+        return runtime().summary()
+    except GraderError as error:
+        return str(error)
 
 
+available_user = isolation_summary  # the older name
+
+
+# ------------------------------------------------------------------ a grading run ---------
+class GradingSession:
+    """One grading run's private folder: stripped libraries, worker output files, slot locks.
+
+    Made with mode 0711 (the sandbox's uid may reach the library copies inside, nothing may
+    list it) and removed, whatever happened, when the session closes — a batch leaves nothing
+    in ``/tmp``. Pool processes of the same run attach to it by path.
+    """
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.owner = root is None
+        self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="distlab-grade-"))
+        os.chmod(self.root, 0o711)
+        self.runtime = runtime()
+        base = Path("/run/distlab-grader") if self.runtime.root and os.access("/run", os.W_OK) else self.root / "slots"
+        self.slot_dir = base
+
+    def library(self, lab: int | None) -> Path:
+        folder = self.root / f"lib-{'all' if lab is None else lab}"
+        build_library(-1 if lab is None else lab, folder)
+        return folder
+
+    def scratch(self) -> Path:
+        return Path(tempfile.mkdtemp(prefix="sandbox-", dir=self.root))
+
+    def close(self) -> None:
+        if self.owner:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> "GradingSession":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+# ------------------------------------------------------------------ one worker ------------
 class Sandbox:
-    """One worker process holding one submission's code."""
+    """One worker process holding one submission's code.
+
+    ``setup`` runs first, then each of ``extra`` (other graded cells, best effort), then
+    ``code`` (this part's cell) compiled as ``filename``; ``names`` are the graded names whose
+    definitions are reported back (see :attr:`loaded`). ``references`` answers the worker's
+    calls to reference seams a part passes to the learner's function (they run here, in the
+    grader: the reference never enters the sandbox).
+    """
 
     def __init__(self, code: str, names: list[str], limits: Limits | None = None,
-                 extra: list[str] | None = None) -> None:
+                 extra: list[tuple[str, str]] | list[str] | None = None, *, setup: str = "",
+                 filename: str = "<submission>", lab: int | None = None,
+                 session: GradingSession | None = None,
+                 references: Callable[[str], Callable[..., Any]] | None = None) -> None:
         self.limits = limits or Limits()
         self.dead: str | None = None
-        python, package_root, user = _runtime()
-        self.folder = tempfile.mkdtemp(prefix="distlab-submission-")
-        if user is not None:
-            os.chown(self.folder, *user)
+        self.deadline: float | None = None
+        self.references = references
+        self.process: subprocess.Popen | None = None
+        self._own_session = session is None
+        self.session = session or GradingSession()
+        self.slot: UidSlot | None = None
+        self.uid: int | None = None
+        self.folder = self.session.scratch()
+        self.survivors: list[int] = []
+        try:
+            self._start(lab)
+            extras = [(e, "<another graded cell>") if isinstance(e, str) else (e[0], e[1]) for e in (extra or [])]
+            self.loaded = self._request({"setup": setup, "extra": [list(e) for e in extras], "load": code,
+                                         "file": filename, "names": list(names)}, load=True)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, lab: int | None) -> None:
+        rt = self.session.runtime
+        library = self.session.library(lab)
+        if rt.root:
+            self.slot = UidSlot(self.session.slot_dir)
+            self.uid = self.slot.acquire()
+            os.chown(self.folder, self.uid, self.uid)
         os.chmod(self.folder, 0o700)
         read_fd, write_fd = os.pipe()
         self._results = os.fdopen(read_fd, "r")
-        limits = self.limits
+        limits, uid, sandboxed, root = self.limits, self.uid, bool(rt.bwrap), rt.root
 
         def restrict() -> None:  # runs in the child before exec
             import resource
 
-            os.setsid()  # its own process group: killing it kills everything it started
+            os.setsid()  # its own session and process group
             mem = limits.memory_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
             resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
             size = limits.file_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
             resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-            if user is not None:
+            if root and not sandboxed:
                 _leave_network()  # needs root, so before the privileges go
+            if uid is not None:
                 resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
-                os.setgroups([])
-                os.setgid(user[1])
-                os.setuid(user[0])
+                _drop_to(uid)()
 
-        command = [python, "-s", "-m", "distlab.grading.worker", str(write_fd)]
-        env = {"PATH": "/usr/bin:/bin", "HOME": self.folder, "PYTHONPATH": package_root,
-               "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
-        self._out = open(os.path.join(self.folder, "stdout.txt"), "wb")
-        self._err = open(os.path.join(self.folder, "stderr.txt"), "wb")
+        command = rt.command(library, fd=write_fd)
+        home = WORK_MOUNT if rt.bwrap else str(self.folder)
+        env = {"PATH": "/usr/bin:/bin", "HOME": home, "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8",
+               "PYTHONHASHSEED": "0", "TMPDIR": "/tmp" if rt.bwrap else str(self.folder)}
+        self._out = open(self.folder / "stdout.txt", "wb")
+        self._err = open(self.folder / "stderr.txt", "wb")
         try:
             self.process = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=self._out, stderr=self._err, cwd=self.folder,
-                env=env, pass_fds=(write_fd,), preexec_fn=restrict, text=True)
+                command, stdin=subprocess.PIPE, stdout=self._out, stderr=self._err,
+                cwd="/" if rt.bwrap else str(self.folder), env=env, pass_fds=(write_fd,),
+                preexec_fn=restrict, text=True)
         finally:
             os.close(write_fd)
         ready, _, _ = select.select([self._results], [], [], 30)
         hello = self._results.readline() if ready else ""
         if not hello.startswith('{"hello"'):
-            self.process.wait(timeout=10) if self.process.poll() is None and not ready else None
+            if self.process.poll() is None and not ready:
+                self.process.kill()
+            self.process.wait(timeout=10)
             tail = self.output_tail()
-            self.close()
             raise GraderError(f"the grader's worker did not start ({command[0]}): {tail or 'no output'}")
-        self.loaded = self._request({"load": code, "names": names, "extra": list(extra or [])}, load=True)
 
     # ------------------------------------------------------------------ calls ------------
     def call(self, name: str, *args: Any, with_refs: tuple[str, ...] = ()) -> Any:
@@ -197,40 +438,72 @@ class Sandbox:
     def step(self, handle: int, event: Any) -> Any:
         return decode(self._request({"step": handle, "event": encode(event)}))
 
+    def _wait_s(self) -> tuple[float, str]:
+        wait, kind = self.limits.call_timeout_s, "timeout"
+        if self.deadline is not None and self.deadline - time.monotonic() < wait:
+            wait, kind = max(0.0, self.deadline - time.monotonic()), "budget"
+        return wait, kind
+
+    def _send(self, payload: dict) -> None:
+        try:
+            self.process.stdin.write(json.dumps(payload) + "\n")
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            self._die("the process had already exited (sys.exit or os._exit?)")
+
     def _request(self, request: dict, load: bool = False) -> Any:
         if self.dead:
             raise LearnerError("dead", self.dead)
+        self._send(request)
+        while True:
+            wait, kind = self._wait_s()
+            ready, _, _ = select.select([self._results], [], [], wait)
+            if not ready:
+                if kind == "budget":
+                    self._die(f"the part's time budget of {self.limits.part_budget_s:g} s ran out while your code "
+                              "was running", kind="budget")
+                self._die(f"no answer within {self.limits.call_timeout_s:g} s (an infinite loop?)", kind="timeout")
+            line = self._results.readline()
+            if not line:
+                status = self.process.wait(timeout=5)
+                why = {-signal.SIGKILL: "killed (memory or CPU limit?)", -signal.SIGXCPU: "CPU time limit",
+                       -signal.SIGSEGV: "crashed"}.get(status, f"exited with status {status} (sys.exit or os._exit?)")
+                self._die(f"the process {why}")
+            try:
+                answer = json.loads(line)
+            except (json.JSONDecodeError, RecursionError):
+                self._die("answered with something that is not JSON")
+            if not isinstance(answer, dict):
+                self._die("answered with something that is not an answer")
+            if "callback" in answer:
+                self._answer_callback(answer)
+                continue
+            if "error" in answer:
+                kind = str(answer.get("kind", "Exception"))[:100]
+                raise LearnerError(kind, str(answer["error"])[:500], str(answer.get("traceback", ""))[-2000:])
+            if "ok" not in answer:
+                self._die("answered without a result")
+            return answer["ok"]
+
+    def _answer_callback(self, request: dict) -> None:
+        """The learner's code called a reference seam it was given: run it here."""
+        name = request.get("callback")
         try:
-            self.process.stdin.write(json.dumps(request) + "\n")
-            self.process.stdin.flush()
-        except (BrokenPipeError, OSError):
-            self._die("the process had already exited (sys.exit or os._exit?)")
-        ready, _, _ = select.select([self._results], [], [], self.limits.call_timeout_s)
-        if not ready:
-            self._die(f"no answer within {self.limits.call_timeout_s:g} s (an infinite loop?)", kind="timeout")
-        line = self._results.readline()
-        if not line:
-            status = self.process.wait(timeout=5)
-            why = {-signal.SIGKILL: "killed (memory or CPU limit?)", -signal.SIGXCPU: "CPU time limit",
-                   -signal.SIGSEGV: "crashed"}.get(status, f"exited with status {status} (sys.exit or os._exit?)")
-            self._die(f"the process {why}")
-        try:
-            answer = json.loads(line)
-        except json.JSONDecodeError:
-            self._die("answered with something that is not JSON")
-        if not isinstance(answer, dict):
-            self._die("answered with something that is not an answer")
-        if "error" in answer:
-            kind = str(answer.get("kind", "Exception"))
-            raise LearnerError(kind, str(answer["error"])[:500], str(answer.get("traceback", ""))[-2000:])
-        if "ok" not in answer:
-            self._die("answered without a result")
-        return answer["ok"]
+            if self.references is None or not isinstance(name, str):
+                raise LookupError(f"no reference seam {name!r}")
+            function = self.references(name)
+            args = decode(request.get("args", []))
+            if not isinstance(args, list):
+                raise TypeError("arguments must be a list")
+            reply = {"result": encode(function(*args))}
+        except (CodecError, LookupError, TypeError, ValueError, AttributeError, RecursionError) as error:
+            reply = {"raise": f"{type(error).__name__}: {error}"[:500]}
+        self._send(reply)
 
     def _die(self, why: str, kind: str = "died") -> None:
         self.dead = why
+        self._stop()
         tail = self.output_tail()
-        self.close()
         raise LearnerError(kind, why, tail)
 
     def output_tail(self, limit: int = 1500) -> str:
@@ -238,7 +511,7 @@ class Sandbox:
         chunks = []
         for name in ("stdout.txt", "stderr.txt"):
             try:
-                with open(os.path.join(self.folder, name), "rb") as fh:
+                with open(self.folder / name, "rb") as fh:
                     fh.seek(0, os.SEEK_END)
                     size = fh.tell()
                     fh.seek(max(0, size - limit))
@@ -247,29 +520,41 @@ class Sandbox:
                 pass
         return "\n".join(c for c in chunks if c.strip())[-limit:]
 
-    def close(self) -> None:
-        """Stop the worker and everything it started, and remove its folder."""
-        if getattr(self, "process", None) is not None and self.process.poll() is None:
+    def _stop(self) -> None:
+        """Kill the worker and everything it started (its namespace, its uid, its group)."""
+        if self.process is not None and self.process.poll() is None:
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 self.process.kill()
+        if self.process is not None:
             try:
                 self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
+        if self.uid is not None:
+            self.survivors = kill_uid(self.uid)
+
+    def close(self) -> None:
+        """Stop the worker and everything it started, free its uid, remove its folder."""
+        self._stop()
         for handle in (getattr(self, "_results", None), getattr(self, "_out", None), getattr(self, "_err", None)):
             if handle is not None:
                 try:
                     handle.close()
                 except OSError:
                     pass
-        if getattr(self, "process", None) is not None and self.process.stdin:
+        if self.process is not None and self.process.stdin:
             try:
                 self.process.stdin.close()
             except OSError:
                 pass
+        if self.slot is not None:
+            self.survivors = self.slot.release() or self.survivors
+            self.slot = None
         shutil.rmtree(self.folder, ignore_errors=True)
+        if self._own_session:
+            self.session.close()
 
     def __enter__(self) -> "Sandbox":
         return self
@@ -278,14 +563,16 @@ class Sandbox:
         self.close()
 
 
-def available_user() -> str:
-    """Who submissions run as here (for the report)."""
-    python, _, user = _runtime()
-    if user is not None:
-        return f"nobody, with {python}"
-    if os.geteuid() == 0:
-        return "root: no interpreter the unprivileged user can run was found (no privilege drop)"
-    return f"uid {os.geteuid()} (not root: no privilege drop)"
+def _leave_network() -> None:
+    """Move this (child) process into a new, empty network namespace (fallback only).
 
+    ``unshare(CLONE_NEWNET)`` through libc (``os.unshare`` exists only from Python 3.12). A
+    kernel or container that refuses it leaves the network as it was.
+    """
+    try:
+        import ctypes
 
-__all__.append("available_user")
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.unshare(0x40000000)  # CLONE_NEWNET
+    except (OSError, AttributeError):
+        pass

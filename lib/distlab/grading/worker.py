@@ -1,20 +1,21 @@
 """The learner's side of the sandbox: runs submitted code and answers calls, nothing more.
 
-Started by :mod:`distlab.grading.sandbox` as ``python -m distlab.grading.worker RESULT_FD``,
-as an unprivileged user, in an empty working folder, with memory, CPU, file-size and
-process limits and (where possible) no network. It reads requests as JSON lines on stdin and
+Started by :mod:`distlab.grading.sandbox` inside the sandbox, against the lab's stripped copy
+of distlab (:mod:`distlab.grading.withheld`). It reads requests as JSON lines on stdin and
 writes answers as JSON lines on the file descriptor it was given:
 
-- ``{"load": code, "extra": [cells], "names": [...]}``: run the submission's code (other
-  graded cells best effort); answer which names exist;
-- ``{"call": name, "args": [...], "with": "reference seams to pass"}``: call a function;
+- ``{"setup": code, "extra": [[code, file], ...], "load": code, "file": name, "names": [...]}``:
+  run the setup cells, the other graded cells (best effort), then this part's cell compiled
+  as ``file``; answer, for each graded name, whether it is defined and where it came from;
+- ``{"call": name, "args": [...], "with": [seams]}``: call a function; each seam named in
+  ``with`` is passed as a keyword argument that calls back to the grader (``{"callback": ...}``
+  out, ``{"result": ...}`` or ``{"raise": ...}`` in), so reference code never runs here;
 - ``{"new": name, "args": [...]}`` then ``{"step": handle, "event": ...}``: host an object
   (a learner's sans-I/O process) and step it.
 
 Answers are plain data only (:mod:`distlab.grading.codecs`). This process decides nothing:
-the grader checks every answer, and computes and writes the scores itself, after this
-process is gone. Anything the learner's code prints goes to a capped file the grader only
-quotes in messages.
+learner code runs in it and could rewrite any of it, so the grader checks every answer and
+computes the scores itself, after this process is gone.
 """
 
 from __future__ import annotations
@@ -23,22 +24,11 @@ import json
 import os
 import sys
 import traceback
-from typing import Any
+from typing import Any, Callable
 
 from distlab.grading.codecs import decode, encode
 
-
-def _reference(name: str):
-    """Reference seams a learner's function may be given (so parts do not cascade)."""
-    if name == "vote_order":
-        from distlab.zab.election import vote_order
-
-        return vote_order
-    if name == "has_quorum":
-        from distlab.zab.quorum import has_quorum
-
-        return has_quorum
-    raise KeyError(name)
+SUBMISSION = "submission"  # the module name the notebook's code runs as
 
 
 def _effects_to_data(effects: Any) -> Any:
@@ -51,52 +41,105 @@ def _effects_to_data(effects: Any) -> Any:
     return {name: getattr(effects, name) for name in Effects._FIELDS}
 
 
+def origin(value: Any, filename: str) -> str:
+    """Where a graded name's value was defined: ``"cell"`` when in its graded cell."""
+    if value is None:
+        return "missing"
+    if isinstance(value, type):
+        module = getattr(value, "__module__", "?")
+        if module != SUBMISSION:
+            return f"imported from {module}"
+        # dataclass-made dunders are compiled as "<string>" by the dataclasses module itself
+        own = [f for name, f in vars(value).items() if hasattr(f, "__code__")
+               and not (name.startswith("__") and f.__code__.co_filename == "<string>")]
+        if any(f.__code__.co_filename != filename for f in own):
+            return "its methods were not written in its graded cell"
+        return "cell"
+    code = getattr(value, "__code__", None)
+    module = getattr(value, "__module__", None)
+    if code is None:
+        if isinstance(module, str) and module != SUBMISSION:
+            return f"imported from {module}"
+        return f"not a function written with def (it is a {type(value).__name__})"
+    if code.co_filename == filename:
+        return "cell"
+    if isinstance(module, str) and module != SUBMISSION:
+        return f"imported from {module}"
+    return f"made by code compiled as {code.co_filename!r}, not written in its graded cell"
+
+
+class _Channel:
+    """The answer pipe, and the seams that call back to the grader over it."""
+
+    def __init__(self, out, requests) -> None:
+        self.out, self.requests = out, requests
+
+    def answer(self, payload: dict) -> None:
+        self.out.write(json.dumps(payload) + "\n")
+        self.out.flush()
+
+    def seam(self, name: str) -> Callable[..., Any]:
+        def reference(*args: Any) -> Any:
+            self.answer({"callback": name, "args": encode(list(args))})
+            line = self.requests.readline()
+            reply = json.loads(line) if line else {"raise": "the grader went away"}
+            if "raise" in reply:
+                raise RuntimeError(f"reference {name}: {reply['raise']}")
+            return decode(reply.get("result"))
+
+        reference.__name__ = name
+        return reference
+
+
 def serve(out) -> None:
-    namespace: dict[str, Any] = {"__name__": "submission"}
+    namespace: dict[str, Any] = {"__name__": SUBMISSION}
     objects: dict[int, Any] = {}
+    channel = _Channel(out, sys.stdin)
 
-    def answer(payload: dict) -> None:
-        out.write(json.dumps(payload) + "\n")
-        out.flush()
-
-    for line in sys.stdin:
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            return
         try:
             request = json.loads(line)
         except json.JSONDecodeError:
             return  # the grader never sends bad JSON: stop
         try:
             if "load" in request:
-                # The other graded cells first, each on its own and best effort (a broken cell
-                # of another part must not sink this one), then the setup and this part's cell.
-                for chunk in request.get("extra", []):
+                if request.get("setup"):
+                    exec(compile(request["setup"], "<setup cells>", "exec"), namespace)
+                # The other graded cells, each on its own and best effort (a broken cell of
+                # another part must not sink this one), then this part's cell, last.
+                for chunk, filename in request.get("extra", []):
                     try:
-                        exec(compile(chunk, "<submission: another part>", "exec"), namespace)
+                        exec(compile(chunk, filename, "exec"), namespace)
                     except Exception:  # noqa: BLE001 - that part is graded on its own
                         pass
-                exec(compile(request["load"], "<submission>", "exec"), namespace)
-                answer({"ok": {name: callable(namespace.get(name)) for name in request["names"]}})
+                filename = request.get("file", "<submission>")
+                exec(compile(request["load"], filename, "exec"), namespace)
+                channel.answer({"ok": {name: {"callable": callable(namespace.get(name)),
+                                              "origin": origin(namespace.get(name), filename)}
+                                       for name in request["names"]}})
             elif "call" in request:
                 fn = namespace.get(request["call"])
                 args = decode(request.get("args", []))
-                kwargs = {name: _reference(name) for name in request.get("with", [])}
-                answer({"ok": encode(fn(*args, **kwargs))})
+                kwargs = {name: channel.seam(name) for name in request.get("with", [])}
+                channel.answer({"ok": encode(fn(*args, **kwargs))})
             elif "new" in request:
                 cls = namespace.get(request["new"])
                 handle = len(objects) + 1
                 objects[handle] = cls(*decode(request.get("args", [])))
-                answer({"ok": handle})
+                channel.answer({"ok": handle})
             elif "step" in request:
                 obj = objects[request["step"]]
                 event = decode(request["event"])
-                answer({"ok": encode(_effects_to_data(obj.step(event)))})
+                channel.answer({"ok": encode(_effects_to_data(obj.step(event)))})
             else:
-                answer({"error": "unknown request", "kind": "ProtocolError"})
+                channel.answer({"error": "unknown request", "kind": "ProtocolError"})
         except BaseException as error:  # noqa: BLE001 - report everything, even SystemExit
             tb = traceback.format_exception(type(error), error, error.__traceback__)
-            answer({"error": f"{type(error).__name__}: {error}", "kind": type(error).__name__,
-                    "traceback": "".join(tb[-6:])[-4000:]})
-            if isinstance(error, (KeyboardInterrupt, SystemExit)) and request.get("fatal_exit", False):
-                return
+            channel.answer({"error": f"{type(error).__name__}: {error}", "kind": type(error).__name__,
+                            "traceback": "".join(tb[-6:])[-4000:]})
 
 
 def main() -> None:
