@@ -226,11 +226,12 @@ def test_sync_multi_raises_the_first_error_with_results(client: Client) -> None:
     assert client.exists("/multi") is None
 
 
-def test_empty_transaction_takes_no_zxid(server: ZooKeeperServer, client: Client) -> None:
+def test_empty_transaction_takes_a_zxid(server: ZooKeeperServer, client: Client) -> None:
+    """PrepRequestProcessor, case multi: getNextZxid before the ops are read, so even []."""
     zxid = server.last_zxid
     assert client.transaction().commit() == []
     assert client.multi([]) == []
-    assert server.last_zxid == zxid
+    assert server.last_zxid == zxid + 2
 
 
 def test_transaction_over_1mb_is_refused_whole(server: ZooKeeperServer, client: Client) -> None:
@@ -383,6 +384,16 @@ def test_close_deletes_ephemerals_and_ends_the_client(server: ZooKeeperServer, c
     with pytest.raises(SessionExpiredError):  # ConnectionClosedError is a SessionExpiredError
         client.exists("/e")
     client.close()  # closing twice is fine
+
+
+def test_closing_session_receives_its_own_events_first(server: ZooKeeperServer, client: Client) -> None:
+    """FinalRequestProcessor: closeSession's txn fires watches (the closer's too), then replies."""
+    mine = client.create("/mine", ephemeral=True)
+    seen = Recorder()
+    client.exists(mine, watch=seen)
+    client.close()
+    assert seen.seen == [(EventType.NodeDeleted, mine)]
+    assert server.tree.watch_count == 0
 
 
 def test_watches_of_a_closed_session_are_dropped(server: ZooKeeperServer, client: Client) -> None:

@@ -14,8 +14,9 @@ counter, wired the way a standalone ZooKeeper wires them, with no sockets, threa
 
 Every write goes request -> ``prepare`` -> txn -> ``DataTree.apply`` with the next zxid
 (epoch 0, counter + 1: zxid = epoch << 32 | counter). Like ZooKeeper, a write the server
-refuses (NoNode, BadVersion, ...) is still logged as an ``ErrorTxn`` and uses up a zxid; a
-request refused before it is sent (a bad path, data over 1 MB) does not.
+refuses (NoNode, BadVersion, ...) is still logged as an ``ErrorTxn`` and uses up a zxid, and
+so does an empty multi; a request refused before it is sent (a bad path, data over 1 MB: the
+Java client and kazoo check those) does not.
 
 Time moves only through ``tick(now)``: connected clients ping (touch their session), then
 every session whose deadline has passed is expired. Watch callbacks run after the op that
@@ -181,16 +182,27 @@ class ZooKeeperServer:
         return client
 
     def _end_session(self, session_id: int, state: KeeperState) -> None:
-        """Close or expire a session: one CloseSessionTxn deletes all of its ephemerals."""
-        client = self._clients.pop(session_id, None)
-        if client is not None:
-            client._end(state)
+        """Close or expire a session: one CloseSessionTxn deletes all of its ephemerals.
+
+        Expired: the connection is already gone, so its watches go first
+        (``DataTree.removeCnxn``). Closed by its client: the connection is still there while
+        the txn is applied, so the closing session receives its own watch events before the
+        close completes (``FinalRequestProcessor`` replies after ``processTxn``).
+        """
         self.sessions.close(session_id)
-        # Its connection is gone, so its watches go first (DataTree.removeCnxn).
-        self.tree.remove_watcher(session_id)
+        if state is KeeperState.Expired:
+            client = self._clients.pop(session_id, None)
+            if client is not None:
+                client._end(state)
+            self.tree.remove_watcher(session_id)
         txn = prepare(self.tree, CloseSessionRequest(), session_id, self._next_zxid(), self.now)
         self._commit(txn)
         self.sessions.remove(session_id)
+        if state is not KeeperState.Expired:
+            client = self._clients.pop(session_id, None)
+            if client is not None:
+                client._end(state)
+            self.tree.remove_watcher(session_id)
 
     # --- requests ---------------------------------------------------------------------------
 
@@ -376,12 +388,9 @@ class Client:
         return list(result.results)
 
     def _multi(self, ops: tuple[WriteOp, ...]) -> MultiResult:
-        request = MultiRequest(ops=ops)
-        if not ops:
-            # ZooKeeper.multiInternal: an empty multi is answered without a round trip.
-            self._use()
-            return MultiResult(())
-        result = self._write(request)
+        # An empty multi is sent like any other and uses a zxid (PrepRequestProcessor, case
+        # multi: getNextZxid comes before the ops are looked at).
+        result = self._write(MultiRequest(ops=ops))
         assert isinstance(result, MultiResult)
         return result
 
