@@ -16,11 +16,12 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 # KEEP_SERVICES=1 leaves the servers running after `make test` (stop them: make services-down)
 KEEP_SERVICES ?=
 
-.PHONY: help lab test venv setup-lab setup-test system-deps browser-deps bench bench-locks services-up services-down clean
+.PHONY: help lab test venv setup-lab setup-test system-deps grader-deps browser-deps bench bench-locks services-up services-down clean
 
 help:
 	@echo "make lab    - set up .venv and open JupyterLab on the course (no servers needed)"
 	@echo "make test   - set up .venv with test extras and run the whole suite"
+	@echo "make grader-deps   - install the grader's sandbox (bubblewrap), as root"
 	@echo "make bench  - run the benchmarks (distlab bench sim / tree / zab / viz / grade)"
 	@echo "make bench-locks   - lock cycles/s, ours beside redis-py and kazoo on real servers"
 	@echo "make services-up   - start Redis, ZooKeeper (standalone + 3-server ensemble), PostgreSQL"
@@ -51,6 +52,11 @@ setup-test: $(VENV)/.installed-test
 system-deps:
 	@sh scripts/system-deps.sh --require
 
+# The grader's sandbox: bubblewrap (and an interpreter its unprivileged uid can run).
+# Instructors run this once on the grading machine; make test needs it for the sandbox tests.
+grader-deps:
+	@sh scripts/grader-deps.sh --require
+
 # The browser tests need Debian's Chromium and the Playwright driver; in CI a failure here is
 # fatal (the tests would fail anyway), elsewhere they then skip with a message.
 browser-deps: setup-test
@@ -67,7 +73,7 @@ lab: setup-lab
 
 # The real servers come up before pytest and go down after it, whatever pytest says. If one
 # fails to start, the suite still runs: its tests fail and show that server's log.
-test: setup-test system-deps browser-deps
+test: setup-test system-deps grader-deps browser-deps
 	@status=0; \
 	trap '[ -n "$(KEEP_SERVICES)" ] || bash scripts/services/down.sh; exit 130' INT TERM; \
 	bash scripts/services/up.sh || { status=$$?; echo "distlab: a server did not start; its tests will fail" >&2; }; \

@@ -132,7 +132,11 @@ def run_part(part: Part, fn: Any, seeds: list[tuple[int, bool]], budget_s: float
     started = time.monotonic()
     if sandbox is not None:
         sandbox.deadline = started + budget_s
+    borrowed = ""  # a call of a withheld reference is no accident: the other seeds are not run
     for seed, hidden in seeds:
+        if borrowed:
+            results.append(SeedResult(seed, hidden, Outcome(False, f"not run: {borrowed}")))
+            continue
         if time.monotonic() - started > budget_s or (sandbox is not None and sandbox.dead):
             why = (f"not run: the part's time budget of {budget_s:g} s ran out" if sandbox is None or
                    not sandbox.dead else f"not run: {_learner_message(LearnerError('dead', sandbox.dead))}")
@@ -143,6 +147,7 @@ def run_part(part: Part, fn: Any, seeds: list[tuple[int, bool]], budget_s: float
         except LearnerError as error:
             detail = "" if error.kind in ("NotImplementedError", "ReferenceWithheld") else error.detail
             outcome = Outcome.fail(_learner_message(error), detail)
+            borrowed = outcome.message if error.kind == "ReferenceWithheld" else ""
         except NotImplementedError as error:
             outcome = Outcome.fail(f"not implemented yet: {error}")
         except RecursionError:

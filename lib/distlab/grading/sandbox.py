@@ -178,6 +178,20 @@ def _world_reachable(path: str) -> bool:
         return False
 
 
+def _world_searchable(folder: str) -> bool:
+    """Can any user pass through ``folder`` and every folder above it?"""
+    folder = os.path.realpath(folder)
+    while True:
+        try:
+            if not os.stat(folder).st_mode & 0o001:
+                return False
+        except OSError:
+            return False
+        if folder == "/":
+            return True
+        folder = os.path.dirname(folder)
+
+
 _PROBE = ("import json, site, sys; print(json.dumps({'ok': sys.version_info >= (3, 10), "
           "'version': '%d.%d.%d' % sys.version_info[:3], 'prefixes': sorted({sys.prefix, sys.base_prefix}), "
           "'sites': site.getsitepackages() + [site.getusersitepackages()]}))")
@@ -317,9 +331,14 @@ class GradingSession:
 
     def __init__(self, root: Path | None = None) -> None:
         self.owner = root is None
-        self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="distlab-grade-"))
-        os.chmod(self.root, 0o711)
         self.runtime = runtime()
+        if root is None:
+            parent = tempfile.gettempdir()
+            if self.runtime.root and not _world_searchable(parent):
+                parent = "/tmp"  # the sandbox's uid must be able to reach the library copy
+            root = Path(tempfile.mkdtemp(prefix="distlab-grade-", dir=parent))
+        self.root = Path(root)
+        os.chmod(self.root, 0o711)
         base = Path("/run/distlab-grader") if self.runtime.root and os.access("/run", os.W_OK) else self.root / "slots"
         self.slot_dir = base
 
