@@ -113,6 +113,10 @@ EXCLUSIVE = frozenset({"lock", "write", "read"})  # what a mutex / writer waits 
 SHARED = frozenset({"lock", "write"})  # what a reader waits for: writers only
 
 _NODE = re.compile(r"^(?P<prefix>.*?)(?P<kind>lock|write|read)-(?P<seq>-?\d{10})$")
+# kazoo's names (kazoo/recipe/lock.py): <uuid hex>__lock__<seq> (Lock, WriteLock) and
+# <uuid hex>__rlock__<seq> (ReadLock), so distlab's and kazoo's contenders see each other.
+_KAZOO_NODE = re.compile(r"^(?P<prefix>.*?)__(?P<kind>lock|rlock)__(?P<seq>-?\d{10})$")
+_KAZOO_KINDS = {"lock": "lock", "rlock": "read"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,15 +139,20 @@ def parse_node(name: str) -> NodeName | None:
     ``"lock-0000000003"``              NodeName("", "lock", 3)
     ``"config"``                       None (not a contender)
     ``"ab12-lock--2147483648"``        NodeName("ab12-", "lock", -2**31): wrapped
+    ``"9f3c__lock__0000000004"``       NodeName("9f3c__", "lock", 4): kazoo's Lock
+    ``"9f3c__rlock__0000000005"``      NodeName("9f3c__", "read", 5): kazoo's ReadLock
     =================================  ===================================
 
     >>> parse_node("ab12-lock-0000000007")
     NodeName(prefix='ab12-', kind='lock', seq=7)
     """
     match = _NODE.match(name)
-    if match is None:
-        return None
-    return NodeName(match["prefix"], match["kind"], int(match["seq"]))
+    if match is not None:
+        return NodeName(match["prefix"], match["kind"], int(match["seq"]))
+    match = _KAZOO_NODE.match(name)
+    if match is not None:
+        return NodeName(match["prefix"] + "__", _KAZOO_KINDS[match["kind"]], int(match["seq"]))
+    return None
 
 
 class NodeVanished(LockLost):
@@ -392,14 +401,25 @@ class ZkLock(DistributedLock):
 
     @property
     def held(self) -> bool:
-        """True while this object holds the lock and its session is alive, as far as known."""
+        """True while this object holds the lock and its session is alive, as far as known.
+
+        False while SUSPENDED (disconnected): the session may be expiring and another client
+        may already hold the lock, so the holder must act as if it had lost it until it has
+        reconnected (kazoo's and Curator's guidance: SUSPENDED is unsafe). ``check()`` raises
+        then; reconnecting within the session timeout makes it True again.
+        """
         if self.token is None:
+            return False
+        if self.suspended:
             return False
         if not self._lost and not self.driver.session_alive(self._session):
             self._session_lost()
         return not self._lost
 
     def check(self) -> int:
+        if self.token is not None and self.suspended:
+            raise LockLost(f"lock {self.path!r} (token {self.token}) is unsafe: the client is "
+                           "SUSPENDED (disconnected), the session may have expired", lock=self.path)
         if self.token is not None and not self.held:
             raise LockLost(f"lock {self.path!r} (token {self.token}) was lost: session "
                            f"0x{self._session or 0:x} expired and its node was deleted", lock=self.path)
@@ -422,6 +442,7 @@ class ZkLock(DistributedLock):
         node: str | None = None
         create_tried = False
         expiries = 0
+        expired_session: int | None = -1  # the session seen at the last SessionExpired
         while True:
             try:
                 children = None
@@ -468,10 +489,21 @@ class ZkLock(DistributedLock):
                                          f"(connection lost)", lock=self.path) from None
                 yield Sleep(RETRY_DELAY)
             except SessionExpiredError:
-                expiries += 1
+                # The node died with the session; the client opens a new one by itself (kazoo:
+                # LOST, then CONNECTED), answering SessionExpired until it has. Count sessions,
+                # not answers, and wait for the new one (kazoo's Lock retries the same way).
+                session = yield Session()
+                if session != expired_session:
+                    expiries += 1
+                    expired_session = session
                 if expiries > MAX_EXPIRIES:
                     self.node = None
                     raise
+                if deadline is not None and (yield Now()) >= deadline:
+                    self.node = None
+                    raise AcquireTimeout(f"lock {self.path!r} not acquired within {timeout} s "
+                                         f"(session expired)", lock=self.path) from None
+                yield Sleep(RETRY_DELAY)
                 prefix, node, create_tried = self.driver.unique_prefix() + "-", None, False
 
     def _create(self, prefix: str, tried: bool) -> Steps:
