@@ -78,6 +78,8 @@ def _grade_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="run only this seed of --part")
     parser.add_argument("--timeout", type=float, default=10.0,
                         help="seconds one call of learner code may take (default: 10)")
+    parser.add_argument("--part-budget", type=float, default=30.0, metavar="SECONDS",
+                        help="seconds one part of one submission may take in all, enforced while it runs (default 30)")
     parser.add_argument("--memory-mb", type=int, default=768,
                         help="memory limit of learner code in MB (default: 768)")
     return parser
@@ -142,8 +144,8 @@ def _grader_failed(result: SubmissionResult) -> bool:
 def grade_main(argv: list[str] | None = None) -> int:
     parser = _grade_parser()
     args = parser.parse_args(argv)
-    if args.jobs < 1 or args.timeout <= 0 or args.memory_mb < 128:
-        parser.error("need --jobs >= 1, --timeout > 0, --memory-mb >= 128")
+    if args.jobs < 1 or args.timeout <= 0 or args.memory_mb < 128 or args.part_budget <= 0:
+        parser.error("need --jobs >= 1, --timeout > 0, --part-budget > 0, --memory-mb >= 128")
     if args.seed is not None and not args.part:
         parser.error("--seed replays one seed of one part: give --part too")
     path = Path(args.path)
@@ -153,7 +155,7 @@ def grade_main(argv: list[str] | None = None) -> int:
     is_folder = path.is_dir()
     if args.part and is_folder:
         parser.error("--part grades one notebook: give a notebook, not a folder")
-    limits = Limits(memory_mb=args.memory_mb, call_timeout_s=args.timeout)
+    limits = Limits(memory_mb=args.memory_mb, call_timeout_s=args.timeout, part_budget_s=args.part_budget)
 
     try:
         with _stdout_kept_for_the_report(), _progress_bar(is_folder and sys.stderr.isatty()) as progress:
