@@ -184,6 +184,15 @@ def test_chapter_shape(chapter: str) -> None:
 
 
 @pytest.mark.parametrize("chapter", sorted(CHAPTERS))
+def test_self_test_cell_is_last_and_collapsed(chapter: str) -> None:
+    # nbval runs it like any cell; JupyterLab shows it collapsed, so readers see no asserts.
+    last = load(chapter)["cells"][-1]
+    assert "def unit_tests()" in "".join(last["source"])
+    assert "self-test" in last["metadata"].get("tags", [])
+    assert last["metadata"].get("jupyter") == {"source_hidden": True, "outputs_hidden": True}
+
+
+@pytest.mark.parametrize("chapter", sorted(CHAPTERS))
 def test_chapter_has_a_rendered_graphviz_diagram(chapter: str) -> None:
     drawn = [c for c in load(chapter)["cells"]
              if c["cell_type"] == "code" and "graphviz.Digraph" in "".join(c["source"])
