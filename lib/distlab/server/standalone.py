@@ -58,34 +58,21 @@ from distlab.server.connection import (
     frame,
 )
 from distlab.server.fourletter import ServerFacts, answer
+from distlab.server.requests import encode_result, to_request
 from distlab.server.jute import OpCode, ReplyHeader, WatcherEvent, Writer, Xid
 from distlab.zk import acl as acls
-from distlab.zk.acl import ACL, Id
+from distlab.zk.acl import Id
 from distlab.zk.errors import Code, KeeperError
 from distlab.zk.ops import (
     CheckResult,
-    CheckVersionRequest,
     CloseSessionRequest,
-    CreateRequest,
-    CreateResult,
     CreateSessionRequest,
-    DeleteRequest,
-    DeleteResult,
-    ErrorResult,
     ErrorTxn,
-    MultiRequest,
-    MultiResult,
-    OutstandingChanges,
-    SetACLRequest,
-    SetACLResult,
-    SetDataRequest,
-    SetDataResult,
     Txn,
-    as_received,
     prepare,
 )
 from distlab.zk.sessions import SessionTracker
-from distlab.zk.stat import JUTE_MAXBUFFER, CreateMode
+from distlab.zk.stat import JUTE_MAXBUFFER
 from distlab.zk.tree import DataTree
 from distlab.zk.watches import EventType, KeeperState
 
@@ -452,7 +439,7 @@ class StandaloneServer:
         zxid = self._next_zxid()
         op_types: list[int] = []
         try:
-            request = self._to_request(header.type, record, cnxn, op_types)
+            request = to_request(header.type, record, op_types)
             txn = prepare(self.tree, request, session_id, zxid, self.now, auth=cnxn.auth)
         except KeeperError as error:
             self._log(logging.INFO, (
@@ -463,67 +450,15 @@ class StandaloneServer:
             self._reply(cnxn, header.xid, error.code)
             return
         result = self._commit(txn)
-        self._reply(cnxn, header.xid, 0, self._encode_result(header.type, result, op_types))
+        if isinstance(result, CheckResult) and header.type == OpCode.check:
+            body = Writer().stat(self.tree.exists(result.path)).getvalue()  # a lone check: the stat
+        else:
+            body = encode_result(header.type, result, op_types)
+        self._reply(cnxn, header.xid, 0, body)
 
     def _error_txn(self, cnxn: _Cnxn, code: int) -> ErrorTxn:
         assert cnxn.session_id is not None
         return ErrorTxn(err=code, zxid=self._next_zxid(), time=self.now, session_id=cnxn.session_id)
-
-    def _to_request(self, op_type: int, record: object, cnxn: _Cnxn, op_types: list[int]) -> object:
-        """A decoded wire record as the ``ops`` request ``prepare`` takes (unchecked)."""
-        if op_type == OpCode.multi:
-            assert isinstance(record, jute.MultiOp)
-            subs = tuple(self._to_request(t, r, cnxn, []) for t, r in record.ops)
-            op_types += [t for t, _ in record.ops]
-            return as_received(MultiRequest, ops=subs)
-        if isinstance(record, jute.CreateOp):
-            if op_type in (OpCode.createContainer, OpCode.createTTL) or record.flags not in (0, 1, 2, 3):
-                if record.flags in (4, 5, 6) or op_type != OpCode.create:
-                    # containers and TTL nodes are not modelled (3.8 without extended types
-                    # answers TTL creates the same way)
-                    raise _unimplemented(record.path)
-                raise _bad_arguments(record.path, f"unknown create flags {record.flags}")
-            mode = CreateMode(record.flags)
-            return as_received(CreateRequest, path=record.path, data=record.data, mode=mode,
-                               acl=tuple(record.acl))
-        if isinstance(record, jute.DeleteOp):
-            return as_received(DeleteRequest, path=record.path, version=record.version)
-        if isinstance(record, jute.SetDataOp):
-            return as_received(SetDataRequest, path=record.path, data=record.data, version=record.version)
-        if isinstance(record, jute.CheckOp):
-            return as_received(CheckVersionRequest, path=record.path, version=record.version)
-        if isinstance(record, jute.SetACLOp):
-            return as_received(SetACLRequest, path=record.path, acl=tuple(record.acl),
-                               version=record.version)
-        raise _unimplemented(getattr(record, "path", None))
-
-    def _encode_result(self, op_type: int, result: object, op_types: list[int]) -> bytes:
-        w = Writer()
-        if isinstance(result, MultiResult):
-            for sub_type, sub in zip(op_types, result.results):
-                if isinstance(sub, ErrorResult):
-                    w.int(-1).bool(False).int(sub.err).int(sub.err)
-                else:
-                    body = b"" if isinstance(sub, CheckResult) else self._encode_result(sub_type, sub, [])
-                    w.int(sub_type).bool(False).int(0).raw(body)
-            return w.int(-1).bool(True).int(-1).getvalue()
-        if isinstance(result, CreateResult):
-            w.string(result.path)
-            if op_type in (OpCode.create2, OpCode.createContainer, OpCode.createTTL):
-                w.stat(result.stat)
-            return w.getvalue()
-        if isinstance(result, SetDataResult):
-            return w.stat(result.stat).getvalue()
-        if isinstance(result, SetACLResult):
-            return w.stat(result.stat).getvalue()
-        if isinstance(result, CheckResult):
-            if op_type == OpCode.check:  # a check on its own answers the node's stat
-                stat = self.tree.exists(result.path)
-                return w.stat(stat).getvalue() if stat is not None else b""
-            return b""
-        if isinstance(result, DeleteResult):
-            return b""
-        raise TypeError(f"no encoding for {result!r}")
 
     def _read(self, cnxn: _Cnxn, header: jute.RequestHeader, record: object) -> None:
         """``FinalRequestProcessor``'s read cases; no zxid, no path syntax check."""
@@ -692,4 +627,3 @@ def _unimplemented(path: str | None) -> KeeperError:
     return UnimplementedError(path, "not modelled by distlab")
 
 
-__all__ += ["OutstandingChanges", "ACL"]  # re-exported for drivers that pipeline prepares

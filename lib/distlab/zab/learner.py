@@ -7,8 +7,9 @@
 2. **Sync** (``Learner.syncWithLeader``): the first packet picks the mode — DIFF, TRUNC
    (truncate the log, reload) or SNAP (load the leader's snapshot). PROPOSALs are buffered and
    COMMITs noted. At NEWLEADER, in this order (ZOOKEEPER-3911/4643/4646): log and apply the
-   committed proposals, *then* persist currentEpoch, *then* ACK. At UPTODATE: start serving,
-   log the remaining (uncommitted) proposals and ACK them.
+   committed proposals, *then* persist currentEpoch, *then* ACK. At UPTODATE: ACK it, start
+   serving, log every proposal that came after NEWLEADER and ACK each, then apply the ones
+   already committed (``Zab1_0Test.testNormalFollowerRun``).
 3. **Broadcast** (``Follower.processPacket``): PROPOSAL -> log, then ACK; COMMIT -> apply the
    next pending proposal (it must be exactly that zxid). Observers get INFORM (a committed txn
    with its payload) instead, and never ACK: they never count toward a quorum.
@@ -65,6 +66,7 @@ class Learner:
         self.mode: str | None = None
         self.not_logged: list[Proposal] = []  # packetsNotLogged
         self.committed: list[int] = []  # packetsCommitted (zxids)
+        self.last_queued = 0  # syncWithLeader's lastQueued: 0 until the first sync proposal
         self.last_heard = peer.now
         self.started_at = peer.now
 
@@ -170,7 +172,7 @@ class Learner:
             last = self.not_logged[-1].zxid if self.not_logged else self.peer.last_logged_zxid
             if msg.zxid <= last:
                 return  # a duplicate
-            if self._continuous(msg.zxid):
+            if self._queue_in_sync(msg.zxid):
                 self.not_logged.append(Proposal(msg.zxid, msg.txn, msg.cxid))
         elif kind is Commit:
             # Commits come in proposal order; a gap means a lost packet (impossible over TCP).
@@ -186,13 +188,35 @@ class Learner:
             last = self.not_logged[-1].zxid if self.not_logged else self.peer.last_logged_zxid
             if msg.zxid <= last:
                 return  # a duplicate
-            if self._continuous(msg.zxid):
+            if self._queue_in_sync(msg.zxid):
                 self.not_logged.append(Proposal(msg.zxid, msg.txn, msg.cxid))
                 self.committed.append(msg.zxid)
         elif kind is NewLeader and self.phase == "syncing":
             self._on_new_leader(msg)
         elif kind is UpToDate and self.phase == "newleader_acked":
             self._on_uptodate()
+
+    def _queue_in_sync(self, zxid: int) -> bool:
+        """``Learner.enforceContinuousProposal`` during sync: what the leader's stream may skip.
+
+        The first proposal of the sync stream is taken whatever came before it: it follows the
+        DIFF/TRUNC/SNAP the leader just chose, and a gap to our own last zxid is the leader's
+        business (``lastQueued`` starts at 0; 3.8 logs "Got zxid ... expected ..." and
+        accepts, ``Zab1_0Test.testNormalFollowerRun`` proposes (1,1000) right after a SNAP at
+        (1,1)). After that, a hole inside an epoch is refused (ZOOKEEPER-4925) and a jump to a
+        new epoch is noted and accepted. Returns False after giving up.
+        """
+        last = self.last_queued
+        if last != 0 and zxid != last + 1:
+            if epoch_of(zxid) <= epoch_of(last):
+                self._give_up(f"sync proposal {format_zxid(zxid)} does not follow {format_zxid(last)} (a hole)")
+                return False
+            self.peer.note(f"{self.sid}: sync got new-epoch proposal {format_zxid(zxid)} after {format_zxid(last)}")
+        elif last == 0 and zxid != self.peer.last_logged_zxid + 1:
+            self.peer.note(f"{self.sid}: sync got first proposal {format_zxid(zxid)}, expected "
+                           f"{format_zxid(self.peer.last_logged_zxid + 1)} (accepted, as ZooKeeper does)")
+        self.last_queued = zxid
+        return True
 
     def _continuous(self, zxid: int) -> bool:
         """No hole in the history: ``enforceContinuousProposal`` (ZOOKEEPER-4925), and more.
@@ -250,14 +274,23 @@ class Learner:
         peer.zab_state = ZabState.BROADCAST
         peer.send(self.leader, Ack(make_zxid(self.new_epoch, 0)))
         peer.update_election_vote(self.new_epoch)
-        # Commits that came after NEWLEADER, then the proposals still waiting for a commit.
-        self._log_and_apply_committed()
+        # Every proposal that came after NEWLEADER is logged now, and each is ACKed, committed
+        # or not (FollowerZooKeeperServer.logRequest -> SendAckRequestProcessor); then the
+        # committed ones are applied (fzk.commit). Observers never ACK; theirs are all INFORMs.
+        committed = set(self.committed)
+        logged = []
         for p in self.not_logged:
             if p.zxid > peer.last_logged_zxid:
                 peer.log_append(p)
+                logged.append(p)
                 if not self.observer:
                     peer.send(self.leader, Ack(p.zxid))
+        for p in logged:
+            if p.zxid not in committed:
+                break  # commits come in order: the rest wait for broadcast COMMITs
+            peer.apply_committed(p)
         self.not_logged = []
+        self.committed = []
         peer.note(f"{self.sid} is up to date with leader {self.leader} in epoch {self.new_epoch} "
                   f"(synced by {self.mode}); serving clients")
 
