@@ -349,3 +349,68 @@ def test_a_graded_name_defined_twice_grades_the_last_tagged_cell_and_says_so(tmp
     part = grade_notebook(path, only_part="vote_order").parts[0]
     assert part.points == part.max_points
     assert "the last one" in part.note and part.cell in part.note
+
+
+# ------------------------------------------------------------------ generators, objects ---
+RECIPE = r'''
+from distlab.locks.zk import Create, GetChildren, Sleep
+from distlab.zk.errors import ConnectionLossError, NoNodeError
+
+def recipe(path):
+    while True:
+        try:
+            node = yield Create(path + "/lock-", b"", ephemeral=True, sequence=True)
+            break
+        except ConnectionLossError:
+            yield Sleep(0.05)
+    children = yield GetChildren(path)
+    if not children:
+        raise NoNodeError(path, "no children at all")
+    return node, sorted(children)
+
+class Tree:
+    def __init__(self):
+        self.nodes = {"/": b""}
+    def create(self, path, data):
+        self.nodes[path] = data
+        return path
+    def get(self, path):
+        return self.nodes[path]
+'''
+
+
+def test_a_learner_generator_is_driven_from_the_grader_with_yield_from():
+    from distlab.grading.parts import Part
+    from distlab.grading.runner import _proxy
+    from distlab.locks.zk import Create, GetChildren, Sleep
+    from distlab.zk.errors import ConnectionLossError, NoNodeError
+
+    with Sandbox(RECIPE, ["recipe", "Tree"], filename="<probe>") as box:
+        part = Part(99, "recipe", "probe", 1, "", lambda fn, seed: None, kind="generator")
+        start = _proxy(box, part)
+
+        def driver():
+            return (yield from start("/locks/x"))
+
+        run = driver()
+        assert next(run) == Create("/locks/x/lock-", b"", True, True)
+        assert run.throw(ConnectionLossError(None, None)) == Sleep(0.05)  # the recipe retried
+        assert run.send(None) == Create("/locks/x/lock-", b"", True, True)
+        assert run.send("/locks/x/lock-0000000001") == GetChildren("/locks/x")
+        with pytest.raises(StopIteration) as stop:
+            run.send(["lock-0000000001"])
+        assert stop.value.value == ("/locks/x/lock-0000000001", ["lock-0000000001"])
+        failing = start("/locks/y")
+        failing.send(None)
+        failing.send("/locks/y/lock-0000000000")
+        with pytest.raises(NoNodeError):  # the learner's own ZooKeeper error arrives as itself
+            failing.send([])
+        handle = box.new("Tree")
+        from distlab.grading.runner import RemoteObject
+
+        tree = RemoteObject(box, handle)
+        assert tree.create("/a", b"x") == "/a" and tree.get("/a") == b"x"
+        with pytest.raises(AttributeError):
+            tree._private()  # noqa: SLF001 - only public methods are reachable
+        with pytest.raises(LearnerError, match="only public methods"):
+            box.invoke(handle, "__init__")

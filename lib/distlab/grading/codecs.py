@@ -17,7 +17,7 @@ import importlib
 import random
 from typing import Any
 
-__all__ = ["encode", "decode", "CodecError", "ALLOWED"]
+__all__ = ["encode", "decode", "encode_exception", "decode_exception", "CodecError", "ALLOWED"]
 
 
 class CodecError(ValueError):
@@ -45,7 +45,25 @@ ALLOWED = (
     "distlab.sansio:Deliver",
     "distlab.sansio:Timer",
     "distlab.sansio:Disconnected",
+    # the lock recipe's operations (a learner's recipe yields them; results come back)
+    "distlab.locks.zk:Now",
+    "distlab.locks.zk:Session",
+    "distlab.locks.zk:Create",
+    "distlab.locks.zk:GetChildren",
+    "distlab.locks.zk:GetData",
+    "distlab.locks.zk:SetData",
+    "distlab.locks.zk:Exists",
+    "distlab.locks.zk:Delete",
+    "distlab.locks.zk:Pipeline",
+    "distlab.locks.zk:AwaitWatch",
+    "distlab.locks.zk:Sleep",
+    "distlab.zk.stat:Stat",
+    "distlab.zk.watches:WatchedEvent",
+    "distlab.zk.watches:KeeperState",
 )
+# Exceptions that may cross (raised into a learner's generator, or by it): every ZooKeeper
+# error, and the lock errors. Only their message fields cross, rebuilt by their constructors.
+EXCEPTION_MODULES = ("distlab.zk.errors", "distlab.locks.api", "distlab.locks.zk")
 _CLASSES: dict[str, type] = {}
 
 
@@ -55,6 +73,55 @@ def _classes() -> dict[str, type]:
             module, name = spec.split(":")
             _CLASSES[name] = getattr(importlib.import_module(module), name)
     return _CLASSES
+
+
+_EXCEPTIONS: dict[str, type] = {}
+
+
+def _exceptions() -> dict[str, type]:
+    if not _EXCEPTIONS:
+        from distlab.locks.api import LockError
+        from distlab.zk.errors import KeeperError
+
+        for module in EXCEPTION_MODULES:
+            for name, value in vars(importlib.import_module(module)).items():
+                if isinstance(value, type) and issubclass(value, (KeeperError, LockError)) \
+                        and value is not KeeperError and value.__name__ == name:
+                    _EXCEPTIONS[name] = value
+    return _EXCEPTIONS
+
+
+def encode_exception(error: BaseException) -> Any:
+    """``error`` as data if it is one of the exceptions that may cross, else None."""
+    from distlab.locks.api import LockError
+    from distlab.zk.errors import KeeperError
+
+    name = type(error).__name__
+    if _exceptions().get(name) is not type(error):
+        return None
+    if isinstance(error, KeeperError):
+        return {"$x": name, "f": {"path": error.path, "detail": error.detail}}
+    if isinstance(error, LockError):
+        return {"$x": name, "f": {"message": str(error.args[0]) if error.args else "", "lock": error.lock}}
+    return None
+
+
+def decode_exception(data: Any) -> BaseException:
+    """The exception :func:`encode_exception` described (CodecError if it is not allowed)."""
+    if not isinstance(data, dict) or "$x" not in data or not isinstance(data.get("f"), dict):
+        raise CodecError("not an exception")
+    cls = _exceptions().get(_str(data["$x"]))
+    if cls is None:
+        raise CodecError(f"exception {data['$x']!r} may not cross the sandbox boundary")
+    fields = data["f"]
+    text = [v for v in fields.values() if v is not None and not isinstance(v, str)]
+    if text:
+        raise CodecError(f"{data['$x']}: fields must be strings or null")
+    from distlab.zk.errors import KeeperError
+
+    if issubclass(cls, KeeperError):
+        return cls(fields.get("path"), fields.get("detail"))
+    return cls(fields.get("message") or "", lock=fields.get("lock"))
 
 
 def encode(value: Any) -> Any:

@@ -108,6 +108,12 @@ def replay_command(result: SubmissionResult, part: PartResult) -> str:
 
 
 def _failure_text(result: SubmissionResult, part: PartResult, show_hidden: bool = True) -> str:
+    """Why the part lost points (and, first, any note on which cell was graded)."""
+    text = _failure_reason(result, part, show_hidden)
+    return f"note: {part.note}\n{text}".rstrip("\n") if part.note else text
+
+
+def _failure_reason(result: SubmissionResult, part: PartResult, show_hidden: bool) -> str:
     if part.message:
         return part.message
     failure = part.first_failure()
@@ -159,7 +165,7 @@ def to_json(results: Iterable[SubmissionResult]) -> str:
             "seconds": round(result.seconds, 3),
             "parts": [{
                 "part": p.part, "title": p.title, "points": p.points, "max_points": p.max_points,
-                "message": p.message, "property": p.rule,
+                "message": p.message, "property": p.rule, "cell": p.cell, "note": p.note,
                 "seeds": [{"seed": s.seed, "hidden": s.hidden, "passed": s.outcome.passed,
                            "message": s.outcome.message, "excerpt": s.outcome.excerpt} for s in p.seeds],
                 "replay": replay_command(result, p) if p.first_failure() else "",
@@ -188,7 +194,8 @@ def gradescope_results(result: SubmissionResult) -> dict[str, Any]:
         public_ok = bool(public) and not part.message and all(s.outcome.passed is True for s in public)
         tests.append(_gradescope_test(
             f"{part.part}: {part.title} (public seeds)", 0.0, 0.0, public_ok,
-            "public checks passed" if public_ok else _failure_text(result, part, show_hidden=False), "visible"))
+            ("public checks passed" + (f"\nnote: {part.note}" if part.note else "")) if public_ok
+            else _failure_text(result, part, show_hidden=False), "visible"))
         tests.append(_gradescope_test(
             f"{part.part}: {part.title}", part.points, part.max_points, _part_passed(part),
             (f"{part.passed} of {len(part.seeds)} seeds passed. Rule: {part.rule}\n"

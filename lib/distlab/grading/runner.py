@@ -67,6 +67,7 @@ class SubmissionResult:
     parts: list[PartResult] = field(default_factory=list)
     error: str = ""
     seconds: float = 0.0
+    skipped: bool = False  # the entry was not graded at all (a link, a FIFO, no notebook ...)
 
     @property
     def score(self) -> float:
@@ -82,6 +83,12 @@ def _proxy(sandbox: Sandbox, part: Part) -> Any:
     """The learner's function or class, as the part's check will call it."""
     if part.kind == "class":
         return RemoteClass(sandbox, part.function)
+    if part.kind == "generator":
+        def start(*args: Any) -> RemoteGenerator:
+            return RemoteGenerator(sandbox, sandbox.start_generator(part.function, *args))
+
+        start.__name__ = part.function
+        return start
     refs = part.refs
 
     def call(*args: Any, **kwargs: Any) -> Any:
@@ -103,9 +110,64 @@ class RemoteClass:
         return RemoteObject(self.sandbox, self.sandbox.new(self.name, *args))
 
 
+class RemoteGenerator:
+    """A learner's generator living in the sandbox, driven from here like a local one.
+
+    ``yield from`` works on it: ``send``/``throw`` cross the pipe; the operations it yields and
+    the results sent back are plain data; an exception it raises that may cross (a ZooKeeper
+    or lock error) is raised here as itself, anything else as :class:`LearnerError`.
+    """
+
+    def __init__(self, sandbox: Sandbox, handle: int) -> None:
+        self.sandbox, self.handle = sandbox, handle
+        self.finished = False
+
+    def __iter__(self) -> "RemoteGenerator":
+        return self
+
+    def __next__(self) -> Any:
+        return self.send(None)
+
+    def send(self, value: Any) -> Any:
+        return self._resume(send=value)
+
+    def throw(self, error: BaseException, *_: Any) -> Any:
+        if isinstance(error, type):
+            error = error()
+        return self._resume(throw=error)
+
+    def close(self) -> None:
+        self.finished = True
+
+    def _resume(self, send: Any = None, throw: BaseException | None = None) -> Any:
+        if self.finished:
+            raise StopIteration
+        try:
+            how, value = self.sandbox.resume(self.handle, send=send, throw=throw)
+        except LearnerError as error:
+            self.finished = True
+            if error.exception is not None:
+                raise error.exception from None
+            raise
+        if how == "returned":
+            self.finished = True
+            raise StopIteration(value)
+        return value
+
+
 class RemoteObject:
     def __init__(self, sandbox: Sandbox, handle: int) -> None:
         self.sandbox, self.handle = sandbox, handle
+
+    def __getattr__(self, method: str) -> Any:
+        if method.startswith("_"):
+            raise AttributeError(method)
+
+        def invoke(*args: Any) -> Any:
+            return self.sandbox.invoke(self.handle, method, *args)
+
+        invoke.__name__ = method
+        return invoke
 
     def step(self, event: Any):
         from distlab.sansio import Effects
@@ -287,7 +349,7 @@ def _grade_one(student: str, notebook: Path | None, problem: str, lab: int | Non
         result = SubmissionResult(student, str(notebook or ""), lab, error=problem or "no notebook")
         load_all()  # the lab's parts, to list each with 0
         _zero_parts(result)
-        result.skipped = True  # read with getattr by the reports until SubmissionResult has the field
+        result.skipped = True
         return result
     try:
         return grade_notebook(notebook, lab=lab, student=student, limits=limits)

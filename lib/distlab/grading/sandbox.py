@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from distlab.grading.codecs import CodecError, decode, encode
+from distlab.grading.codecs import CodecError, decode, decode_exception, encode, encode_exception
 from distlab.grading.withheld import build_library
 
 __all__ = ["Sandbox", "LearnerError", "GraderError", "Limits", "GradingSession", "UidSlot",
@@ -61,8 +61,9 @@ BOOT = ("import sys; sys.path[:] = [{lib!r}] + [p for p in sys.path if p]; "
 class LearnerError(Exception):
     """The learner's code did not answer properly: ``kind`` says how."""
 
-    def __init__(self, kind: str, message: str, detail: str = "") -> None:
+    def __init__(self, kind: str, message: str, detail: str = "", exception: BaseException | None = None) -> None:
         self.kind, self.message, self.detail = kind, message, detail
+        self.exception = exception  # the learner's exception, rebuilt, when it is one that may cross
         super().__init__(f"{kind}: {message}")
 
 
@@ -457,6 +458,26 @@ class Sandbox:
     def step(self, handle: int, event: Any) -> Any:
         return decode(self._request({"step": handle, "event": encode(event)}))
 
+    def invoke(self, handle: int, method: str, *args: Any) -> Any:
+        return decode(self._request({"invoke": handle, "method": method, "args": encode(list(args))}))
+
+    def start_generator(self, name: str, *args: Any) -> int:
+        return self._request({"call": name, "args": encode(list(args)), "generator": True})
+
+    def resume(self, handle: int, send: Any = None, throw: BaseException | None = None) -> tuple[str, Any]:
+        """Drive a hosted generator: ``("yielded", op)`` or ``("returned", value)``."""
+        if throw is not None:
+            data = encode_exception(throw)
+            if data is None:
+                raise CodecError(f"a {type(throw).__name__} may not be thrown into learner code")
+            answer = self._request({"resume": handle, "throw": data})
+        else:
+            answer = self._request({"resume": handle, "send": encode(send)})
+        if not isinstance(answer, dict) or len(answer) != 1 or not set(answer) <= {"yielded", "returned"}:
+            self._die("answered a generator step with something else")
+        (how, value), = answer.items()
+        return how, decode(value)
+
     def _wait_s(self) -> tuple[float, str]:
         wait, kind = self.limits.call_timeout_s, "timeout"
         if self.deadline is not None and self.deadline - time.monotonic() < wait:
@@ -499,7 +520,14 @@ class Sandbox:
                 continue
             if "error" in answer:
                 kind = str(answer.get("kind", "Exception"))[:100]
-                raise LearnerError(kind, str(answer["error"])[:500], str(answer.get("traceback", ""))[-2000:])
+                exception = None
+                if answer.get("exception") is not None:
+                    try:
+                        exception = decode_exception(answer["exception"])
+                    except CodecError:
+                        exception = None
+                raise LearnerError(kind, str(answer["error"])[:500], str(answer.get("traceback", ""))[-2000:],
+                                   exception)
             if "ok" not in answer:
                 self._die("answered without a result")
             return answer["ok"]

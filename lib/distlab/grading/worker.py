@@ -11,7 +11,13 @@ writes answers as JSON lines on the file descriptor it was given:
   ``with`` is passed as a keyword argument that calls back to the grader (``{"callback": ...}``
   out, ``{"result": ...}`` or ``{"raise": ...}`` in), so reference code never runs here;
 - ``{"new": name, "args": [...]}`` then ``{"step": handle, "event": ...}``: host an object
-  (a learner's sans-I/O process) and step it.
+  (a learner's sans-I/O process) and step it; ``{"invoke": handle, "method": m, "args": [...]}``
+  calls any other public method of it (a learner's data tree, say);
+- ``{"call": ..., "generator": true}``: the function is a generator function (a lock recipe
+  that yields operations); the generator is hosted and ``{"resume": handle, "send": value}``
+  or ``{"resume": handle, "throw": exception}`` drive it, answering ``{"yielded": op}`` or
+  ``{"returned": value}``; an exception the generator raises comes back as the error, with the
+  exception itself as data when it is one that may cross (``codecs.encode_exception``).
 
 Answers are plain data only (:mod:`distlab.grading.codecs`). This process decides nothing:
 learner code runs in it and could rewrite any of it, so the grader checks every answer and
@@ -26,7 +32,7 @@ import sys
 import traceback
 from typing import Any, Callable
 
-from distlab.grading.codecs import decode, encode
+from distlab.grading.codecs import decode, decode_exception, encode, encode_exception
 
 SUBMISSION = "submission"  # the module name the notebook's code runs as
 
@@ -124,7 +130,33 @@ def serve(out) -> None:
                 fn = namespace.get(request["call"])
                 args = decode(request.get("args", []))
                 kwargs = {name: channel.seam(name) for name in request.get("with", [])}
-                channel.answer({"ok": encode(fn(*args, **kwargs))})
+                value = fn(*args, **kwargs)
+                if request.get("generator"):
+                    if not (hasattr(value, "send") and hasattr(value, "throw")):
+                        raise TypeError(f"{request['call']}() must be a generator (a function that yields "
+                                        f"operations), but it returned {type(value).__name__}")
+                    handle = len(objects) + 1
+                    objects[handle] = value
+                    channel.answer({"ok": handle})
+                else:
+                    channel.answer({"ok": encode(value)})
+            elif "resume" in request:
+                generator = objects[request["resume"]]
+                try:
+                    if "throw" in request:
+                        op = generator.throw(decode_exception(request["throw"]))
+                    else:
+                        op = generator.send(decode(request.get("send")))
+                except StopIteration as stop:
+                    channel.answer({"ok": {"returned": encode(stop.value)}})
+                else:
+                    channel.answer({"ok": {"yielded": encode(op)}})
+            elif "invoke" in request:
+                obj = objects[request["invoke"]]
+                method = str(request.get("method", ""))
+                if method.startswith("_"):
+                    raise AttributeError(f"the grader calls only public methods, not {method!r}")
+                channel.answer({"ok": encode(getattr(obj, method)(*decode(request.get("args", []))))})
             elif "new" in request:
                 cls = namespace.get(request["new"])
                 handle = len(objects) + 1
@@ -138,8 +170,12 @@ def serve(out) -> None:
                 channel.answer({"error": "unknown request", "kind": "ProtocolError"})
         except BaseException as error:  # noqa: BLE001 - report everything, even SystemExit
             tb = traceback.format_exception(type(error), error, error.__traceback__)
+            try:
+                crossing = encode_exception(error)
+            except Exception:  # noqa: BLE001 - an exception that cannot cross is only reported
+                crossing = None
             channel.answer({"error": f"{type(error).__name__}: {error}", "kind": type(error).__name__,
-                            "traceback": "".join(tb[-6:])[-4000:]})
+                            "traceback": "".join(tb[-6:])[-4000:], "exception": crossing})
 
 
 def main() -> None:
