@@ -1,6 +1,8 @@
 """``distlab serve``: run distlab's ZooKeeper where real ZooKeeper clients can reach it.
 
     distlab serve --port 2181 [--data DIR]        a standalone server (snapshot + txn log)
+    distlab serve --ensemble 3 --base-port 2181   a pseudo-cluster: three member processes
+    distlab serve --id N --port P --peers h1:p1,h2:p2,h3:p3   one member of an ensemble
 
 Logs go to stderr, one line per session and per error, in ZooKeeper's layout.
 """
@@ -36,6 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="do not fsync the txn log (ZooKeeper's forceSync=no)")
     parser.add_argument("--snap-count", type=int, default=100_000,
                         help="txns between snapshots (default 100000)")
+    quorum = parser.add_argument_group("ensemble (the same QuorumPeer the simulator runs, over TCP)")
+    quorum.add_argument("--ensemble", type=int, metavar="N",
+                        help="start N member processes on this host (a pseudo-cluster)")
+    quorum.add_argument("--base-port", type=int, default=2181,
+                        help="with --ensemble: member i serves clients on BASE+i-1 (default 2181)")
+    quorum.add_argument("--peer-base-port", type=int,
+                        help="with --ensemble: member i talks to the others on this+i-1 "
+                        "(default base port + 1000)")
+    quorum.add_argument("--id", type=int, help="run one member with this id (1..N)")
+    quorum.add_argument("--peers", help="with --id: every member's peer address host:port, in id order")
     return parser
 
 
@@ -76,6 +88,20 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; 1 if the port cannot be bound."""
     _configure_logging()
+    if args.ensemble is not None or args.id is not None:
+        from distlab.server.ensemble import parse_peers, run_ensemble, run_member
+
+        if args.ensemble is not None:
+            if args.ensemble < 1:
+                raise SystemExit("distlab serve: --ensemble needs at least 1 member")
+            return run_ensemble(args.ensemble, args.base_port, args.peer_base_port, args.host,
+                                args.data, args.tick_time, not args.no_fsync)
+        if not args.peers:
+            raise SystemExit("distlab serve: --id needs --peers host:port,... (every member, in id order)")
+        peers = parse_peers(args.peers)
+        if args.id not in peers:
+            raise SystemExit(f"distlab serve: --id {args.id} is not one of the {len(peers)} --peers")
+        return run_member(args.id, peers, args.host, args.port, args.data, args.tick_time, not args.no_fsync)
     try:
         asyncio.run(_run_standalone(args))
     except OSError as error:
