@@ -8,15 +8,26 @@
     distlab fuzz zab       random fault schedules with client load, every property checked
     distlab replay election|sync|broadcast ...   a run as one self-contained HTML file
     distlab grade PATH [--lab N] [--format table|json|gradescope|junit] [--out DIR] [--jobs N]
-    distlab labs build [--check]                  generate labs/ from solutions/
+    distlab labs build [--check] [--solutions DIR --labs DIR]   generate labs/ from solutions/
+    distlab course init DIR [--force]             copy the chapters and labs into DIR
     distlab serve --port 2181 [--data DIR]        ZooKeeper's wire protocol for real clients
+
+Each subcommand is one row of :data:`SUBCOMMANDS`: its name, a one-line help, a function that
+adds its arguments to its parser, and a function that runs it. ``grade`` and ``labs`` are
+*forwarded*: everything after their name (``--help`` too) goes to their own parser
+(:mod:`distlab.grading.cli`); so is ``serve`` (:mod:`distlab.server.serve`), imported only
+when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 from distlab import __version__
 
@@ -36,79 +47,180 @@ FUZZERS = {
 }
 
 
+def plain(doc: str) -> str:
+    """A docstring's first paragraph as plain words for ``--help`` (reST markup removed)."""
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    paragraph = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", paragraph)   # :mod:`x` -> x
+    return re.sub(r"``([^`]+)``", r"\1", paragraph)                 # ``x`` -> x
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """One ``distlab NAME`` command."""
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    forwarded: bool = False  # True: the words after NAME go, unparsed, to run's own parser
+
+
+# ----------------------------------------------------------------- bench, fuzz, replay ----
+def _table_command(table: dict, what: str) -> tuple[Callable, Callable]:
+    def configure(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("name", choices=sorted(table), help="; ".join(
+            f"{name}: {text}" for name, (_, text) in sorted(table.items())))
+        parser.add_argument("options", nargs=argparse.REMAINDER, help=f"passed to the {what}")
+
+    def run(args: argparse.Namespace) -> int:
+        return importlib.import_module(table[args.name][0]).main(args.options)
+
+    return configure, run
+
+
+def _configure_replay(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("kind", choices=REPLAYS, help="which protocol phase to show")
+    parser.add_argument("options", nargs=argparse.REMAINDER, help="passed to the replay")
+
+
+def _run_replay(args: argparse.Namespace) -> int:
+    return importlib.import_module("distlab.viz.replay").main([args.kind, *args.options])
+
+
+# ----------------------------------------------------------------------- grade, labs ----
+def _configure_forwarded(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("options", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+
+def _run_grade(args: argparse.Namespace) -> int:
+    from distlab.grading.cli import grade_main
+
+    return grade_main(args.options)
+
+
+def _labs_options(options: list[str]) -> list[str] | None:
+    """``labs`` options with --solutions/--labs filled in where a checkout does not give them.
+
+    In a repository checkout the defaults are its solutions/ and labs/. Elsewhere (an installed
+    distlab) the current folder's solutions/ and labs/ are used if solutions/ exists;
+    otherwise None: the caller says what to give.
+    """
+    from distlab.course import source_tree
+
+    if source_tree() is not None or any(o in ("-h", "--help") for o in options):
+        return options
+    given = {o.split("=")[0] for o in options}
+    if "--solutions" not in given and (Path.cwd() / "solutions").is_dir():
+        options = [*options, "--solutions", str(Path.cwd() / "solutions")]
+        given.add("--solutions")
+    if "--labs" not in given:
+        options = [*options, "--labs", str(Path.cwd() / "labs")]
+    return options if "--solutions" in {o.split("=")[0] for o in options} else None
+
+
+def _run_labs(args: argparse.Namespace) -> int:
+    from distlab.grading.cli import labs_main
+
+    options = _labs_options(args.options)
+    if options is None:
+        print("distlab labs build: not in a distlab repository and no solutions/ here; give the "
+              "folders: distlab labs build --solutions DIR --labs DIR", file=sys.stderr)
+        return 2
+    return labs_main(options)
+
+
+# ---------------------------------------------------------------------------- course ----
+def _configure_course(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    init = actions.add_parser("init", help="copy the chapters (course/) and the labs (labs/) into DIR",
+                              description="Copy the course's chapters into DIR/course and the learner "
+                              "labs into DIR/labs (the solutions are not part of an installed distlab). "
+                              "Then open DIR in JupyterLab: jupyter lab DIR")
+    init.add_argument("dir", type=Path, help="the folder to create or fill")
+    init.add_argument("--force", action="store_true", help="overwrite files that are already there")
+
+
+def _run_course(args: argparse.Namespace) -> int:
+    from distlab.course import CourseNotFound, init_course
+
+    try:
+        written = init_course(args.dir, force=args.force)
+    except (CourseNotFound, FileExistsError, OSError) as error:
+        print(f"distlab course init: {error}", file=sys.stderr)
+        return 1
+    chapters = sum(1 for p in written if p.parent.name == "course" and p.suffix == ".ipynb")
+    labs = sum(1 for p in written if p.parent.name == "labs")
+    print(f"distlab course init: {chapters} chapters in {args.dir / 'course'}, {labs} labs in "
+          f"{args.dir / 'labs'}; start with {args.dir / 'course' / 'README.md'} (jupyter lab {args.dir})")
+    return 0
+
+
+# ----------------------------------------------------------------------------- serve ----
+def _run_serve(args: argparse.Namespace) -> int:
+    # Imported only when serving: the other commands never depend on the server's modules.
+    from distlab.server.serve import build_parser, run
+
+    return run(build_parser().parse_args(args.options))
+
+
+_bench_configure, _bench_run = _table_command(BENCHMARKS, "benchmark")
+_fuzz_configure, _fuzz_run = _table_command(FUZZERS, "fuzzer")
+
+SUBCOMMANDS: list[Subcommand] = [
+    Subcommand("bench", "run a benchmark: a table, then one JSON object as the last line",
+               _bench_configure, _bench_run),
+    Subcommand("fuzz", "run random fault schedules and check every property; last line one JSON object",
+               _fuzz_configure, _fuzz_run),
+    Subcommand("replay", "export a simulated run as one self-contained HTML step-through",
+               _configure_replay, _run_replay),
+    Subcommand("grade", "grade a lab notebook or a folder of submissions (distlab grade --help)",
+               _configure_forwarded, _run_grade, forwarded=True),
+    Subcommand("labs", "generate the learner labs from the solutions: labs build [--check]",
+               _configure_forwarded, _run_labs, forwarded=True),
+    Subcommand("course", "copy the course's chapters and labs into a folder: course init DIR",
+               _configure_course, _run_course),
+    Subcommand("serve", "serve distlab's ZooKeeper to real clients (kazoo, zkCli.sh)",
+               _configure_forwarded, _run_serve, forwarded=True),
+]
+
+DESCRIPTIONS = {
+    "bench": "Run a benchmark. Options after the name go to the benchmark (e.g. distlab bench sim --help).",
+    "fuzz": "Fuzz a protocol. Options after the name go to the fuzzer (e.g. distlab fuzz zab --help).",
+    "replay": "Replay a run and export it, e.g. distlab replay election --servers 5 --seed 7 --out run.html "
+              "(distlab replay election --help lists the options).",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="distlab",
-        description="distlab: learn distributed coordination by building it.",
+        description="distlab: learn distributed coordination by building it. "
+        "Every command answers --help.",
     )
     parser.add_argument("--version", action="version", version=f"distlab {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-
-    bench = commands.add_parser(
-        "bench",
-        help="run a benchmark: a table, then one JSON object as the last line",
-        description="Run a benchmark. Options after the name go to the benchmark "
-        "(e.g. `distlab bench sim --help`).",
-    )
-    bench.add_argument("name", choices=sorted(BENCHMARKS), help="; ".join(
-        f"{name}: {text}" for name, (_, text) in sorted(BENCHMARKS.items())))
-    bench.add_argument("options", nargs=argparse.REMAINDER, help="passed to the benchmark")
-
-    fuzz = commands.add_parser(
-        "fuzz",
-        help="run random fault schedules and check every property; last line one JSON object",
-        description="Fuzz a protocol. Options after the name go to the fuzzer "
-        "(e.g. `distlab fuzz zab --help`).",
-    )
-    fuzz.add_argument("name", choices=sorted(FUZZERS), help="; ".join(
-        f"{name}: {text}" for name, (_, text) in sorted(FUZZERS.items())))
-    fuzz.add_argument("options", nargs=argparse.REMAINDER, help="passed to the fuzzer")
-
-    replay = commands.add_parser(
-        "replay",
-        help="export a simulated run as one self-contained HTML step-through",
-        description="Replay a run and export it (e.g. `distlab replay election --servers 5 "
-        "--seed 7 --out run.html`; `distlab replay election --help` for options).",
-    )
-    replay.add_argument("kind", choices=REPLAYS, help="which protocol phase to show")
-    replay.add_argument("options", nargs=argparse.REMAINDER, help="passed to the replay")
-
-    grade = commands.add_parser("grade", help="grade a lab notebook or a folder of submissions",
-                                add_help=False)
-    grade.add_argument("options", nargs=argparse.REMAINDER, help="see `distlab grade --help`")
-    labs = commands.add_parser("labs", help="`labs build [--check]`: generate labs/ from solutions/",
-                               add_help=False)
-    labs.add_argument("options", nargs=argparse.REMAINDER, help="see `distlab labs --help`")
-    from distlab.server.serve import build_parser as serve_parser  # its options, parsed here
-
-    commands.add_parser("serve", parents=[serve_parser()], add_help=False,
-                        help="serve distlab's ZooKeeper to real clients (kazoo, zkCli.sh)")
+    for command in SUBCOMMANDS:
+        # A forwarded command's own parser answers --help.
+        sub = commands.add_parser(command.name, help=command.help, add_help=not command.forwarded,
+                                  description=DESCRIPTIONS.get(command.name, command.help[0].upper()
+                                                               + command.help[1:] + "."))
+        command.configure(sub)
+        sub.set_defaults(subcommand=command)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "grade":
-        from distlab.grading.cli import grade_main
-
-        return grade_main(args.options)
-    if args.command == "labs":
-        from distlab.grading.cli import labs_main
-
-        return labs_main(args.options)
-    if args.command == "serve":
-        from distlab.server.serve import run
-
-        return run(args)
-    if args.command == "replay":
-        module = importlib.import_module("distlab.viz.replay")
-        return module.main([args.kind, *args.options])
-    if args.command in ("bench", "fuzz"):
-        table = BENCHMARKS if args.command == "bench" else FUZZERS
-        module = importlib.import_module(table[args.name][0])
-        return module.main(args.options)
-    return 2  # unreachable: argparse requires a command
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    forwarded = {c.name: c for c in SUBCOMMANDS if c.forwarded}
+    # A forwarded command's words (--help included) go to its own parser untouched: argparse's
+    # REMAINDER would refuse options that come first.
+    first = next((i for i, word in enumerate(argv) if not word.startswith("-")), None)
+    if first == 0 and argv[0] in forwarded:
+        return forwarded[argv[first]].run(argparse.Namespace(options=argv[first + 1:]))
+    args = parser.parse_args(argv)
+    return args.subcommand.run(args)
 
 
 if __name__ == "__main__":  # pragma: no cover
