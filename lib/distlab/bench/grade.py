@@ -21,7 +21,9 @@ TARGET_S = 10.0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="distlab bench grade", description=__doc__.split("\n")[0])
+    from distlab.cli import plain  # the docstring without its reST markup
+
+    parser = argparse.ArgumentParser(prog="distlab bench grade", description=plain(__doc__))
     parser.add_argument("--solutions", type=Path, default=ROOT / "solutions")
     parser.add_argument("--batch", type=int, default=30, help="copies graded as one class")
     parser.add_argument("--jobs", type=int, default=2)

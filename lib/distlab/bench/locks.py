@@ -307,7 +307,9 @@ class _Bench:
 
 # ---------------------------------------------------------------------------- main -----------
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="distlab bench locks", description=__doc__.splitlines()[0])
+    from distlab.cli import plain  # the docstring without its reST markup
+
+    parser = argparse.ArgumentParser(prog="distlab bench locks", description=plain(__doc__))
     parser.add_argument("--cycles", type=int, default=1000, help="uncontended cycles per round, SQL/Redis")
     parser.add_argument("--zk-cycles", type=int, default=200, help="uncontended cycles per round, ZooKeeper")
     parser.add_argument("--contended-cycles", type=int, default=400, help="cycles per client, SQL/Redis")

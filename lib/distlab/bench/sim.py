@@ -90,7 +90,9 @@ def run_bare(nodes: int, in_flight: int, events: int, seed: int) -> tuple[float,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="distlab bench sim", description=__doc__.split("\n")[0])
+    from distlab.cli import plain  # the docstring without its reST markup
+
+    parser = argparse.ArgumentParser(prog="distlab bench sim", description=plain(__doc__))
     parser.add_argument("--duration", type=int, default=10_000,
                         help="virtual milliseconds the simulator runs (about 18 events per ms)")
     parser.add_argument("--nodes", type=int, default=5)

@@ -31,7 +31,9 @@ _VALUE_BYTES = 32
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print a table, then one JSON line; return 0."""
-    parser = argparse.ArgumentParser(prog="distlab bench tree", description=__doc__.splitlines()[0])
+    from distlab.cli import plain  # the docstring without its reST markup
+
+    parser = argparse.ArgumentParser(prog="distlab bench tree", description=plain(__doc__))
     parser.add_argument("--ops", type=int, default=20_000, help="ops per kind (default 20000)")
     parser.add_argument("--seed", type=int, default=7, help="seed for order and values (default 7)")
     args = parser.parse_args(argv)

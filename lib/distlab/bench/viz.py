@@ -23,7 +23,9 @@ TARGET_MS = 100.0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="distlab bench viz", description=__doc__.split("\n")[0])
+    from distlab.cli import plain  # the docstring without its reST markup
+
+    parser = argparse.ArgumentParser(prog="distlab bench viz", description=plain(__doc__))
     parser.add_argument("--servers", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--frames", type=int, default=0, help="render only this many frames (0: all)")

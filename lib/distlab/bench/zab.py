@@ -75,7 +75,9 @@ def bench_fuzz(runs: int, voters: int, seed: int) -> tuple[float, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="distlab bench zab", description=__doc__.split("\n")[0])
+    from distlab.cli import plain  # the docstring without its reST markup
+
+    parser = argparse.ArgumentParser(prog="distlab bench zab", description=plain(__doc__))
     parser.add_argument("--elections", type=int, default=30, help="elections per ensemble size")
     parser.add_argument("--writes", type=int, default=300, help="sequential writes per ensemble size")
     parser.add_argument("--fuzz-runs", type=int, default=300, help="fuzz schedules on 5 voters")

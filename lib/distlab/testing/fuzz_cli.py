@@ -19,7 +19,9 @@ from distlab.testing.fuzz import FuzzCase, random_case, run_case, shrink
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="distlab fuzz zab", description=__doc__.split("\n")[0])
+    from distlab.cli import plain  # the docstring without its reST markup
+
+    parser = argparse.ArgumentParser(prog="distlab fuzz zab", description=plain(__doc__))
     parser.add_argument("--runs", type=int, default=100, help="how many random cases")
     parser.add_argument("--seed", type=int, default=1, help="seed of the first case (then seed+1, ...)")
     parser.add_argument("--servers", type=int, default=3, help="voters per ensemble")

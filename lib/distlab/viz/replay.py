@@ -23,7 +23,9 @@ __all__ = ["main", "build_parser"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="distlab replay", description=__doc__.split("\n")[0])
+    from distlab.cli import plain  # the docstring without its reST markup
+
+    parser = argparse.ArgumentParser(prog="distlab replay", description=plain(__doc__))
     parser.add_argument("kind", choices=("election", "sync", "broadcast"))
     parser.add_argument("--servers", type=int, default=None, help="voters (default 5 for election, 3 otherwise)")
     parser.add_argument("--observers", type=int, default=0, help="observers (ids after the voters)")
