@@ -461,8 +461,8 @@ class Sandbox:
     def invoke(self, handle: int, method: str, *args: Any) -> Any:
         return decode(self._request({"invoke": handle, "method": method, "args": encode(list(args))}))
 
-    def start_generator(self, name: str, *args: Any) -> int:
-        return self._request({"call": name, "args": encode(list(args)), "generator": True})
+    def start_generator(self, name: str, *args: Any, with_refs: tuple[str, ...] = ()) -> int:
+        return self._request({"call": name, "args": encode(list(args)), "generator": True, "with": list(with_refs)})
 
     def resume(self, handle: int, send: Any = None, throw: BaseException | None = None) -> tuple[str, Any]:
         """Drive a hosted generator: ``("yielded", op)`` or ``("returned", value)``."""
