@@ -414,3 +414,36 @@ def test_a_learner_generator_is_driven_from_the_grader_with_yield_from():
             tree._private()  # noqa: SLF001 - only public methods are reachable
         with pytest.raises(LearnerError, match="only public methods"):
             box.invoke(handle, "__init__")
+
+
+def test_a_sandbox_may_call_back_only_for_its_parts_seams_never_for_the_answer():
+    from distlab.grading.runner import _seams_for
+
+    choose = LABS[6].parts["choose_sync_mode"]
+    walk = LABS[6].parts["queue_committed_proposals"]
+    forged = ("import json, os, sys\n"
+              "def probe(name):\n"  # speaks the callback protocol itself, as hostile code could
+              "    os.write(int(sys.argv[1]), (json.dumps({'callback': name, 'args': "
+              "[{'$tuple': []}, 0, None, 0, True]}) + '\\n').encode())\n"
+              "    reply = json.loads(sys.stdin.readline())\n"
+              "    return 'refused: ' + reply['raise'] if 'raise' in reply else 'answered'\n")
+    with Sandbox(forged, ["probe"], filename="<probe>", references=_seams_for(walk)) as box:
+        assert box.call("probe", "queue_committed_proposals").startswith("refused"), "the part's own answer"
+        assert box.call("probe", "vote_order").startswith("refused"), "a seam of another part"
+    with Sandbox(forged, ["probe"], filename="<probe>", references=_seams_for(choose)) as box:
+        assert not box.call("probe", "queue_committed_proposals").startswith("refused")
+
+
+def test_a_mistake_in_an_earlier_part_costs_only_that_part(tmp_path):
+    solution = SOLUTIONS / "lab6-sync.ipynb"
+    notebook = json.loads(solution.read_text())
+    for cell in notebook["cells"]:
+        if cell.get("metadata", {}).get("distlab", {}).get("part") == "queue_committed_proposals":
+            source = "".join(cell["source"])
+            cell["source"] = source.replace("packets.append(Trunc(prev))", "packets.append(Trunc(p.zxid))")
+    path = tmp_path / "walk-bug.ipynb"
+    path.write_text(json.dumps(notebook))
+    result = {p.part: p for p in grade_notebook(path).parts}
+    assert result["queue_committed_proposals"].points < result["queue_committed_proposals"].max_points
+    assert result["choose_sync_mode"].points == result["choose_sync_mode"].max_points, \
+        result["choose_sync_mode"].first_failure()

@@ -560,7 +560,7 @@ register(
     Part(6, "choose_sync_mode", "Choosing DIFF, TRUNC+DIFF, TRUNC or SNAP", 4,
          "the plan equals LearnerHandler.syncFollower's on every LearnerHandlerTest row and random "
          "histories; as the leader's decision in a running ensemble with crashes, every run converges "
-         "with no committed txn lost", check_choose_sync_mode),
+         "with no committed txn lost", check_choose_sync_mode, uses=("queue_committed_proposals",)),
     Part(6, "apply_sync_to_log", "Applying the plan", 3,
          "the learner's history after TRUNC, DIFF, TRUNC+DIFF or SNAP is the leader's up to the sync "
          "point (Learner.syncWithLeader)", check_apply_sync_to_log),

@@ -59,6 +59,7 @@ FATAL_KINDS = frozenset({"NotImplementedError", "timeout", "died", "dead", "Memo
 REFERENCE_SEAMS = {
     "vote_order": "distlab.zab.election:vote_order",
     "has_quorum": "distlab.zab.quorum:has_quorum",
+    "queue_committed_proposals": "distlab.grading.lab6:reference_walk",
 }
 
 
@@ -117,6 +118,10 @@ class Part:
     # Trailing arguments that are functions (seams passed in); the sandbox passes the
     # reference versions of these by name instead, so one part's bug does not cascade.
     refs: tuple[str, ...] = ()
+    # Other parts of this lab the learner's code calls by name (choose_sync_mode calls
+    # queue_committed_proposals): while this part is graded those names are bound to the
+    # reference seams, so a mistake there costs only its own part.
+    uses: tuple[str, ...] = ()
 
     @property
     def function(self) -> str:

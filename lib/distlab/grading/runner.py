@@ -308,7 +308,7 @@ def grade_notebook(path: str | Path, lab: int | None = None, student: str | None
         sandbox = None
         try:
             sandbox = Sandbox(cell.source, [part.function], limits, extra=others, setup=setup, filename=filename,
-                              lab=result.lab, session=session, references=reference_seam)
+                              lab=result.lab, session=session, references=_seams_for(part), bind=part.uses)
             loaded = sandbox.loaded.get(part.function) if isinstance(sandbox.loaded, dict) else None
             origin = loaded.get("origin") if isinstance(loaded, dict) else "missing"
             if not isinstance(loaded, dict) or not loaded.get("callable"):
@@ -331,6 +331,22 @@ def grade_notebook(path: str | Path, lab: int | None = None, student: str | None
         part_result.points = round(part.points * part_result.passed / total, 2) if total else 0.0
     result.seconds = time.monotonic() - started
     return result
+
+
+def _seams_for(part: Part) -> Callable[[str], Callable[..., Any]]:
+    """The reference seams this part's sandbox may call back for — its own, never the answer.
+
+    The worker is learner-controlled and may ask for any name; only the part's ``refs`` and
+    ``uses`` are answered (never the part itself, whose reference is the answer).
+    """
+    allowed = (set(part.refs) | set(part.uses)) - {part.name}
+
+    def lookup(name: str) -> Callable[..., Any]:
+        if name not in allowed:
+            raise LookupError(f"{name!r} is not a seam of part {part.name}")
+        return reference_seam(name)
+
+    return lookup
 
 
 def _plain(text: Any) -> str:

@@ -377,7 +377,8 @@ class Sandbox:
                  extra: list[tuple[str, str]] | list[str] | None = None, *, setup: str = "",
                  filename: str = "<submission>", lab: int | None = None,
                  session: GradingSession | None = None,
-                 references: Callable[[str], Callable[..., Any]] | None = None) -> None:
+                 references: Callable[[str], Callable[..., Any]] | None = None,
+                 bind: tuple[str, ...] = ()) -> None:
         self.limits = limits or Limits()
         self.dead: str | None = None
         self.deadline: float | None = None
@@ -393,7 +394,7 @@ class Sandbox:
             self._start(lab)
             extras = [(e, "<another graded cell>") if isinstance(e, str) else (e[0], e[1]) for e in (extra or [])]
             self.loaded = self._request({"setup": setup, "extra": [list(e) for e in extras], "load": code,
-                                         "file": filename, "names": list(names)}, load=True)
+                                         "file": filename, "names": list(names), "bind": list(bind)}, load=True)
         except BaseException:
             self.close()
             raise

@@ -4,9 +4,10 @@ Started by :mod:`distlab.grading.sandbox` inside the sandbox, against the lab's 
 of distlab (:mod:`distlab.grading.withheld`). It reads requests as JSON lines on stdin and
 writes answers as JSON lines on the file descriptor it was given:
 
-- ``{"setup": code, "extra": [[code, file], ...], "load": code, "file": name, "names": [...]}``:
-  run the setup cells, the other graded cells (best effort), then this part's cell compiled
-  as ``file``; answer, for each graded name, whether it is defined and where it came from;
+- ``{"setup": code, "extra": [[code, file], ...], "load": code, "file": name, "names": [...],
+  "bind": [...]}``: run the setup cells, the other graded cells (best effort), then this part's
+  cell compiled as ``file``; bind each name in ``bind`` to a seam calling back to the grader's
+  reference; answer, for each graded name, whether it is defined and where it came from;
 - ``{"call": name, "args": [...], "with": [seams]}``: call a function; each seam named in
   ``with`` is passed as a keyword argument that calls back to the grader (``{"callback": ...}``
   out, ``{"result": ...}`` or ``{"raise": ...}`` in), so reference code never runs here;
@@ -123,6 +124,8 @@ def serve(out) -> None:
                         pass
                 filename = request.get("file", "<submission>")
                 exec(compile(request["load"], filename, "exec"), namespace)
+                for name in request.get("bind", []):  # earlier parts: graded with the reference
+                    namespace[name] = channel.seam(name)
                 channel.answer({"ok": {name: {"callable": callable(namespace.get(name)),
                                               "origin": origin(namespace.get(name), filename)}
                                        for name in request["names"]}})
