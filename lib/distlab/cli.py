@@ -39,6 +39,7 @@ BENCHMARKS = {
     "locks": ("distlab.bench.locks", "lock cycles per second, ours and the peer libraries"),
     "viz": ("distlab.bench.viz", "milliseconds per rendered frame, exported HTML size"),
     "grade": ("distlab.bench.grade", "seconds to grade one solution per lab, and a batch of 30"),
+    "serve": ("distlab.bench.serve", "kazoo ops/s and failover, distlab serve beside real ZooKeeper"),
 }
 REPLAYS = ("election", "sync", "broadcast")
 # Each fuzz target is a module with main(argv) -> exit code.
