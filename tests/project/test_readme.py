@@ -43,6 +43,11 @@ def test_shell_commands_exist(command):
         # `make -n` checks the targets exist without running them.
         out = subprocess.run(["make", "-n", *targets], cwd=ROOT, capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
+    elif words[0].endswith("distlab") and words[1:2] == ["serve"]:
+        # serve is forwarded to its own parser (distlab.cli.main does the same)
+        from distlab.server.serve import build_parser as serve_parser
+
+        serve_parser().parse_args(words[2:])
     elif words[0].endswith("distlab"):
         build_parser().parse_args(words[1:])  # raises SystemExit on an unknown command
     else:
