@@ -135,6 +135,11 @@ def encode(value: Any) -> Any:
         return value
     if isinstance(value, (bytes, bytearray)):
         return {"$b": bytes(value).hex()}
+    if isinstance(value, BaseException):  # a Pipeline's per-op result may be a ZooKeeper error
+        crossing = encode_exception(value)
+        if crossing is None:
+            raise CodecError(f"a {type(value).__name__} may not cross the sandbox boundary")
+        return crossing
     if type(value) is random.Random:
         version, internal, gauss = value.getstate()
         return {"$rng": [version, list(internal), gauss]}
@@ -169,6 +174,8 @@ def decode(data: Any) -> Any:
         raise CodecError(f"cannot decode {type(data).__name__}")
     if "$b" in data:
         return bytes.fromhex(_str(data["$b"]))
+    if "$x" in data:
+        return decode_exception(data)
     if "$rng" in data:
         return _random(data["$rng"])
     if "$tuple" in data:

@@ -279,6 +279,9 @@ def _seq_reference(name: str) -> int | None:
     return None if parsed is None else parsed.seq
 
 
+reference_sequence_number = _seq_reference  # the reference seam of Part A (parts.REFERENCE_SEAMS)
+
+
 def _strict_seq(got: Any, name: str) -> int | None:
     if got is not None and type(got) is not int:
         raise verdict_fail(f"sequence_number({name!r}) must return an int or None, got {got!r} ({type(got).__name__})")

@@ -60,6 +60,8 @@ REFERENCE_SEAMS = {
     "vote_order": "distlab.zab.election:vote_order",
     "has_quorum": "distlab.zab.quorum:has_quorum",
     "queue_committed_proposals": "distlab.grading.lab6:reference_walk",
+    "predecessor": "distlab.locks.zk:predecessor",
+    "sequence_number": "distlab.grading.lab4:reference_sequence_number",
 }
 
 

@@ -544,8 +544,14 @@ class Sandbox:
             if not isinstance(args, list):
                 raise TypeError("arguments must be a list")
             reply = {"result": encode(function(*args))}
-        except (CodecError, LookupError, TypeError, ValueError, AttributeError, RecursionError) as error:
-            reply = {"raise": f"{type(error).__name__}: {error}"[:500]}
+        except Exception as error:
+            # A ZooKeeper or lock error the seam raised (the reference predecessor's NodeVanished)
+            # crosses as itself; other errors only as text.
+            crossing = encode_exception(error)
+            if crossing is None and not isinstance(error, (CodecError, LookupError, TypeError, ValueError,
+                                                           AttributeError, RecursionError)):
+                raise
+            reply = {"raise": f"{type(error).__name__}: {error}"[:500], "exception": crossing}
         self._send(reply)
 
     def _die(self, why: str, kind: str = "died") -> None:

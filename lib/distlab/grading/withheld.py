@@ -60,6 +60,8 @@ REFERENCE_ANSWERS: dict[int, dict[str, tuple[str, ...]]] = {
         "sequence_number": ("distlab.locks.zk:parse_node", "distlab.locks.zk:_NODE"),
         "predecessor": ("distlab.locks.zk:predecessor", "distlab.locks.zk:ZkLock"),
         "shared_predecessor": ("distlab.locks.zk:ZkReadLock", "distlab.locks.zk:ZkWriteLock"),
+        "acquire_steps": ("distlab.locks.zk:ZkLock", "distlab.locks.zk:MAX_EXPIRIES"),
+        "release_steps": ("distlab.locks.zk:ZkLock",),
     },
     5: {
         "vote_order": ("distlab.zab.election:vote_order",),

@@ -91,6 +91,8 @@ class _Channel:
             line = self.requests.readline()
             reply = json.loads(line) if line else {"raise": "the grader went away"}
             if "raise" in reply:
+                if reply.get("exception") is not None:
+                    raise decode_exception(reply["exception"])
                 raise RuntimeError(f"reference {name}: {reply['raise']}")
             return decode(reply.get("result"))
 

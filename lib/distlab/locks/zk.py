@@ -350,6 +350,12 @@ class ZkLock(DistributedLock):
     :param on_lost: called with the lock when its session expires while held (kazoo: at
         once, from kazoo's event thread; simulator: when next looked at).
     :param decide: the lab seam for step 3 (default :func:`predecessor`).
+    :param recipe: the lab seam for the whole acquire (Lab 4, Part D): a generator function
+        ``recipe(path, prefix, data, timeout, kind, blocked_by, *, predecessor)`` that yields
+        this module's operations and returns the name of its node once that node holds the
+        lock (raising AcquireTimeout when ``timeout`` ran out). Default: :meth:`acquire_steps`'s own.
+    :param release_recipe: the lab seam for release (Part E): ``release_recipe(path, node)``,
+        a generator that deletes our node (LockLost if it was gone). Default: the reference's.
 
     For several contenders in one simulated world, run the generator methods
     (:meth:`acquire_steps`, :meth:`release_steps`) side by side with
@@ -361,7 +367,8 @@ class ZkLock(DistributedLock):
 
     def __init__(self, client: Any, path: str, identifier: str = "", *, clock: Any = None,
                  watch: str = "predecessor", on_lost: Callable[["ZkLock"], Any] | None = None,
-                 decide: Predecessor | None = None) -> None:
+                 decide: Predecessor | None = None, recipe: Callable[..., Steps] | None = None,
+                 release_recipe: Callable[..., Steps] | None = None) -> None:
         if not isinstance(path, str) or not path.startswith("/") or path == "/" or path.endswith("/"):
             raise UsageError(f"a lock path is an absolute znode path like '/locks/orders', got {path!r}")
         if watch not in ("predecessor", "parent"):
@@ -372,6 +379,9 @@ class ZkLock(DistributedLock):
         self.watch = watch
         self.on_lost = on_lost
         self.decide = decide or predecessor  # the lab seam: a learner's predecessor plugs in here
+        self.recipe = recipe  # the lab seams: a learner's whole acquire / release plug in here
+        self.release_recipe = release_recipe
+        self._path_made = False
         self.token: int | None = None
         self.node: str | None = None  # our node's name (not path) while acquiring or holding
         self._session: int | None = None
@@ -437,6 +447,8 @@ class ZkLock(DistributedLock):
         """The acquire algorithm as a generator of operations (see the module docstring)."""
         self._not_reentrant()
         _check_timeout(timeout, blocking)
+        if self.recipe is not None:
+            return (yield from self._recipe_acquire(blocking, timeout))
         deadline = None if timeout is None else (yield Now()) + timeout
         prefix = self.driver.unique_prefix() + "-"
         node: str | None = None
@@ -506,6 +518,31 @@ class ZkLock(DistributedLock):
                 yield Sleep(RETRY_DELAY)
                 prefix, node, create_tried = self.driver.unique_prefix() + "-", None, False
 
+    def _recipe_acquire(self, blocking: bool, timeout: float | None) -> Steps:
+        """Acquire with ``recipe=`` (a learner's generator): it returns its node's name."""
+        if not self._path_made:
+            yield from self._ensure_path(self.path)
+            self._path_made = True
+        try:
+            node = yield from self.recipe(self.path, self.driver.unique_prefix() + "-", self.data,
+                                          timeout if blocking else 0, self.KIND, self.BLOCKED_BY,
+                                          predecessor=self.decide)
+        except AcquireTimeout:
+            self.node = None
+            if blocking:
+                raise
+            return False
+        if isinstance(node, str) and node.startswith(self.path + "/"):
+            node = node[len(self.path) + 1:]
+        parsed = parse_node(node) if isinstance(node, str) else None
+        if parsed is None:
+            raise UsageError(f"the acquire recipe must return the name of its node (like "
+                             f"'4f0c...-lock-0000000007'), got {node!r}")
+        self.node, self.token = node, parsed.seq
+        self._session = yield Session()
+        self._lost = False
+        return True
+
     def _create(self, prefix: str, tried: bool) -> Steps:
         """Step 1 (+2 pipelined): returns ``(our node's name, children or None)``."""
         if tried:
@@ -557,6 +594,8 @@ class ZkLock(DistributedLock):
         if lost:
             raise LockLost(f"lock {self.path!r} (token {token}) was already lost: the session expired "
                            f"and the ensemble deleted {node}", lock=self.path)
+        if self.release_recipe is not None:
+            return (yield from self.release_recipe(self.path, node))
         retried = False
         for _ in range(1000):
             try:
