@@ -36,6 +36,8 @@ ALLOWED = (
     "distlab.zab.messages:Trunc",
     "distlab.zab.messages:ProposalPacket",
     "distlab.zab.messages:Commit",
+    "distlab.zab.follower:FollowerLog",
+    "distlab.zab.follower:FollowerStep",
     "distlab.zab.sync:LeaderHistory",
     "distlab.zab.sync:SyncPlan",
     "distlab.zab.sync:SyncMode",

@@ -14,7 +14,9 @@ from distlab.sansio import UsageError
 from distlab.zab.broadcast import ProcessAck, process_ack
 from distlab.zab.discovery import EpochToPropose, epoch_to_propose
 from distlab.zab.election import HandleNotification, VoteOrder, handle_notification, vote_order
+from distlab.zab.follower import FollowerStepFn, follower_step
 from distlab.zab.quorum import HasQuorum, has_quorum
+from distlab.zab.recovery import RecoverHistory, recover_history
 from distlab.zab.sync import ChooseSyncMode, choose_sync_mode
 
 __all__ = ["EnsembleConfig", "Impl"]
@@ -98,9 +100,11 @@ class Impl:
     has_quorum: HasQuorum = field(default=has_quorum)
     process_ack: ProcessAck = field(default=process_ack)
     epoch_to_propose: EpochToPropose = field(default=epoch_to_propose)
+    follower_step: FollowerStepFn = field(default=follower_step)
+    recover_history: RecoverHistory = field(default=recover_history)
 
     def __post_init__(self) -> None:
         for name in ("vote_order", "handle_notification", "choose_sync_mode", "has_quorum", "process_ack",
-                     "epoch_to_propose"):
+                     "epoch_to_propose", "follower_step", "recover_history"):
             if not callable(getattr(self, name)):
                 raise UsageError(f"Impl.{name} must be callable, got {getattr(self, name)!r}")

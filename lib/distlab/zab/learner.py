@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from distlab.sansio import UsageError
+from distlab.zab.follower import FollowerLog, FollowerStep
 from distlab.zab.messages import (
     Ack,
     AckEpoch,
@@ -298,22 +300,8 @@ class Learner:
     def _on_broadcast_packet(self, msg: Any) -> None:
         peer = self.peer
         kind = type(msg)
-        if kind is ProposalPacket and not self.observer:
-            if msg.zxid <= peer.last_logged_zxid:
-                return  # a duplicate of something synced already
-            if not self._continuous(msg.zxid):
-                return
-            peer.log_append(Proposal(msg.zxid, msg.txn, msg.cxid))
-            peer.send(self.leader, Ack(msg.zxid))  # leaves after the log write (Effects order)
-        elif kind is Commit and not self.observer:
-            if msg.zxid <= peer.tree.last_processed_zxid:
-                return  # a duplicate
-            pending = peer.pending_proposals()
-            if not pending or pending[0].zxid != msg.zxid:
-                head = format_zxid(pending[0].zxid) if pending else "none"
-                self._give_up(f"COMMIT {format_zxid(msg.zxid)} but the next pending txn is {head}")
-                return
-            peer.apply_committed(pending[0])
+        if kind in (ProposalPacket, Commit) and not self.observer:
+            self._follow(msg)
         elif kind is Inform and self.observer:
             if msg.zxid <= peer.last_logged_zxid:
                 return
@@ -325,6 +313,43 @@ class Learner:
         elif kind is SyncReply:
             session, xid = msg.request
             peer.answer_sync(session, xid)
+
+    def _follow(self, msg: ProposalPacket | Commit) -> None:
+        """Ask ``Impl.follower_step`` what to do with a PROPOSAL or COMMIT, and do it.
+
+        The answer is checked against what a follower may do at all, so a wrong decision
+        shows up as a named error, not as a silently corrupted history.
+        """
+        peer = self.peer
+        pending = peer.pending_proposals()
+        view = FollowerLog(peer.last_logged_zxid, peer.tree.last_processed_zxid, tuple(p.zxid for p in pending))
+        step = peer.impl.follower_step(view, msg)
+        if not isinstance(step, FollowerStep):
+            raise UsageError(f"follower_step must return a FollowerStep, got {step!r}")
+        proposal = isinstance(msg, ProposalPacket)
+        if step.give_up is not None:
+            if not isinstance(step.give_up, str) or step.log or step.ack is not None or step.apply is not None:
+                raise UsageError(f"follower_step: giving up ({step.give_up!r}) is all a step may do then: {step}")
+            self._give_up(step.give_up)
+            return
+        if step.log and not proposal:
+            raise UsageError(f"follower_step: a COMMIT has no txn to log: {step}")
+        if step.ack is not None and (not proposal or step.ack != msg.zxid or not step.log):
+            raise UsageError(f"follower_step: ACK {step.ack!r} for {msg!r} — an ACK promises that this proposal is "
+                             f"in the log, so only a proposal being logged is acked: {step}")
+        if step.apply is not None and proposal:
+            raise UsageError(f"follower_step: apply on a PROPOSAL — a follower applies a txn only when the leader "
+                             f"COMMITs it (a quorum has logged it): {step}")
+        if step.apply is not None and (not pending or step.apply != pending[0].zxid):
+            head = format_zxid(pending[0].zxid) if pending else "none"
+            raise UsageError(f"follower_step: apply {step.apply!r} — only the next pending txn ({head}) may be "
+                             f"applied: {step}")
+        if step.log:
+            peer.log_append(Proposal(msg.zxid, msg.txn, msg.cxid))  # refuses a zxid out of order
+        if step.ack is not None:
+            peer.send(self.leader, Ack(msg.zxid))  # leaves after the log write (Effects order)
+        if step.apply is not None:
+            peer.apply_committed(pending[0])
 
     # ------------------------------------------------------------------ client requests --
     def submit(self, session: int, xid: int, request: Any) -> None:

@@ -283,10 +283,22 @@ class QuorumPeer:
         self._fast_forward()
 
     def _fast_forward(self) -> None:
-        """``ZKDatabase.fastForwardDataBase``: apply every logged txn the tree does not have yet."""
-        for proposal in self.log:
-            if proposal.zxid > self.tree.last_processed_zxid:
-                self.apply_committed(proposal, replay=True)
+        """``ZKDatabase.fastForwardDataBase``: apply every logged txn the tree does not have yet.
+
+        Which ones is ``Impl.recover_history`` (the reference: all of them, in zxid order);
+        an answer that is not a run of this log's txns above the tree, oldest first, is refused.
+        """
+        last = self.tree.last_processed_zxid
+        chosen = self.impl.recover_history(tuple(self.log), last, self.current_epoch)
+        logged = {p.zxid: p for p in self.log}
+        previous = last
+        for proposal in chosen:
+            zxid = getattr(proposal, "zxid", None)
+            if type(zxid) is not int or zxid not in logged or zxid <= previous:
+                raise UsageError(f"recover_history returned {proposal!r}: it must return txns of this server's "
+                                 f"log newer than {format_zxid(last)}, oldest first, each once")
+            previous = zxid
+            self.apply_committed(logged[zxid], replay=True)  # our own copy of that txn
 
     # ------------------------------------------------------------------ applying txns -----
     def pending_proposals(self) -> list[Proposal]:
