@@ -9,8 +9,10 @@ learner's versions here — nothing is monkey-patched.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from distlab.sansio import UsageError
+from distlab.zk.tree import DataTree
 from distlab.zab.broadcast import ProcessAck, process_ack
 from distlab.zab.discovery import EpochToPropose, epoch_to_propose
 from distlab.zab.election import HandleNotification, VoteOrder, handle_notification, vote_order
@@ -102,9 +104,12 @@ class Impl:
     epoch_to_propose: EpochToPropose = field(default=epoch_to_propose)
     follower_step: FollowerStepFn = field(default=follower_step)
     recover_history: RecoverHistory = field(default=recover_history)
+    # The data tree a server runs: ``tree()`` is a fresh one, ``tree.restore(snapshot)`` one from
+    # a snapshot (``DataTree`` itself, or ``distlab.zk.plugged.tree_factory(YourTree)``, Lab 3).
+    tree: Any = field(default=DataTree)
 
     def __post_init__(self) -> None:
         for name in ("vote_order", "handle_notification", "choose_sync_mode", "has_quorum", "process_ack",
-                     "epoch_to_propose", "follower_step", "recover_history"):
+                     "epoch_to_propose", "follower_step", "recover_history", "tree"):
             if not callable(getattr(self, name)):
                 raise UsageError(f"Impl.{name} must be callable, got {getattr(self, name)!r}")

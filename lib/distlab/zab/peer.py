@@ -130,7 +130,7 @@ class QuorumPeer:
         self.fx: Effects | None = None
         self.now = 0
         # Rebuilt from disk in _recover:
-        self.tree = DataTree()
+        self.tree = self.impl.tree()
         self.log: list[Proposal] = []
         self.snapshot: tuple[int, bytes] | None = None  # volatile copy of the durable one
         self.pending_snapshot: tuple[int, bytes] | None = None  # received by SNAP, not yet on disk
@@ -260,7 +260,7 @@ class QuorumPeer:
         currentEpoch, which ``loadDataBase`` refuses at the next start.
         """
         self.pending_snapshot = (zxid, snapshot)
-        self.tree = DataTree.restore(snapshot)
+        self.tree = self.impl.tree.restore(snapshot)
         self.committed_log = deque(maxlen=self.config.committed_log_size)
         self.txns_since_snapshot = 0
         self.note(f"{self.sid} loaded the leader's snapshot at {format_zxid(zxid)}", zab="reloaded",
@@ -277,7 +277,7 @@ class QuorumPeer:
 
     def _reload(self) -> None:
         """Rebuild the tree from the last snapshot and the log, as a restart would."""
-        self.tree = DataTree.restore(self.snapshot[1]) if self.snapshot else DataTree()
+        self.tree = self.impl.tree.restore(self.snapshot[1]) if self.snapshot else self.impl.tree()
         self.committed_log = deque(maxlen=self.config.committed_log_size)
         self.txns_since_snapshot = 0
         self._fast_forward()
