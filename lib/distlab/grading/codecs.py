@@ -62,6 +62,25 @@ ALLOWED = (
     "distlab.zk.stat:Stat",
     "distlab.zk.watches:WatchedEvent",
     "distlab.zk.watches:KeeperState",
+    # Lab 3's data tree: the txns it applies, the results and stats it returns
+    "distlab.zk.ops:CreateTxn",
+    "distlab.zk.ops:DeleteTxn",
+    "distlab.zk.ops:SetDataTxn",
+    "distlab.zk.ops:CheckVersionTxn",
+    "distlab.zk.ops:ErrorTxn",
+    "distlab.zk.ops:MultiTxn",
+    "distlab.zk.ops:CreateSessionTxn",
+    "distlab.zk.ops:CloseSessionTxn",
+    "distlab.zk.ops:CreateResult",
+    "distlab.zk.ops:DeleteResult",
+    "distlab.zk.ops:SetDataResult",
+    "distlab.zk.ops:CheckResult",
+    "distlab.zk.ops:ErrorResult",
+    "distlab.zk.ops:MultiResult",
+    "distlab.zk.ops:CreateSessionResult",
+    "distlab.zk.ops:CloseSessionResult",
+    "distlab.zk.tree:ApplyResult",
+    "distlab.zk.stat:StatPersisted",
 )
 # Exceptions that may cross (raised into a learner's generator, or by it): every ZooKeeper
 # error, and the lock errors. Only their message fields cross, rebuilt by their constructors.
