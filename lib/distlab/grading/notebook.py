@@ -303,13 +303,29 @@ def stub_solution(source: str, hint: str, where: str) -> str:
 
 
 def make_lab(solution: dict[str, Any], where: str = "notebook") -> dict[str, Any]:
-    """The learner's notebook made from a solution notebook (the input is not changed)."""
+    """The learner's notebook made from a solution notebook (the input is not changed).
+
+    As nbgrader's ``generate_assignment`` does, a hidden-test region (``### BEGIN HIDDEN
+    TESTS`` to ``### END HIDDEN TESTS``) is cut out of its cell; a cell left empty goes.
+    """
     lab = copy.deepcopy(solution)
     cells = []
     for index, cell in enumerate(lab["cells"]):
         source = _source(cell)
         if HIDDEN_TESTS in source:
-            continue
+            kept, hidden = [], False
+            for line in source.split("\n"):
+                if line.strip() == HIDDEN_TESTS:
+                    hidden = True
+                elif line.strip() == "### END HIDDEN TESTS":
+                    hidden = False
+                elif not hidden:
+                    kept.append(line)
+            if hidden:
+                raise NotebookError(f"{where}, cell {index}: {HIDDEN_TESTS} is never closed")
+            source = "\n".join(kept).rstrip("\n")
+            if not source.strip():
+                continue
         if cell.get("cell_type") == "code":
             if BEGIN_SOLUTION in source or END_SOLUTION in source:
                 source = stub_solution(source, _meta(cell).get("hint", ""), f"{where}, cell {index}")
