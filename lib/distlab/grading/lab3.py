@@ -413,3 +413,18 @@ register(
          "reads leave one-shot data or child watches; create, delete and setData fire exactly the events "
          "DataTree fires, once per watcher (WatchManager)", check_events_for),
 )
+
+# ------------------------------------------------------------------ E, F: the data tree ----
+from distlab.grading.lab3_tree import check_ZkDataTree, check_ZnodeTree  # noqa: E402
+
+register(
+    3, "The znode tree", "lab3-znode-tree.ipynb",
+    Part(3, "ZnodeTree", "The apply step: create, delete, setData, watches", 5,
+         "applied to the txns prepare makes, create/delete/setData leave exactly DataTree's stored state "
+         "(parent cversion counts creates, pzxid, ephemeralOwner, versions, children), return its results "
+         "and fire its one-shot watch events", check_ZnodeTree, kind="class"),
+    Part(3, "ZkDataTree", "multi, closeSession, and the tree in an ensemble", 4,
+         "a multi is all or nothing with ZooKeeper's per-op results; closeSession deletes the session's "
+         "ephemerals firing their watches and ends the session; 3 servers running the tree agree",
+         check_ZkDataTree, kind="class"),
+)

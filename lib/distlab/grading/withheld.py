@@ -55,6 +55,9 @@ REFERENCE_ANSWERS: dict[int, dict[str, tuple[str, ...]]] = {
         "check_and_inc_version": ("distlab.zk.ops:_check_version", "distlab.zk.ops:_check_expected_version",
                                   "distlab.zk.stat:next_version"),
         "events_for": ("distlab.zk.watches:WatchManager",),
+        # DataTree (withheld above) is the answer to both; the server-side seam adapter is not
+        "ZnodeTree": ("distlab.zk.tree:DataNode",),
+        "ZkDataTree": (),
     },
     4: {
         "sequence_number": ("distlab.locks.zk:parse_node", "distlab.locks.zk:_NODE"),
