@@ -25,6 +25,10 @@ from distlab.testing.fuzz import random_case, run_case
 from distlab.zab.config import Impl
 from distlab.zab.quorum import has_quorum as reference_has_quorum
 from distlab.zab.quorum import tolerated_failures as reference_tolerated
+from distlab.sansio import UsageError
+from distlab.zab.follower import FollowerLog, FollowerStep, follower_step
+from distlab.zab.messages import Commit, Proposal, ProposalPacket
+from distlab.zab.recovery import recover_history
 from distlab.zab.zxid import counter_of, format_zxid, make_zxid
 
 _fmt = format_zxid
@@ -374,6 +378,233 @@ def _fuzzed(seed: int, impl: Impl, name: str) -> Outcome:
     return Outcome.ok()
 
 
+# ------------------------------------------------------------------ E: follower_step -------
+def _txn_free(packet: Any) -> Any:
+    """The packet as the learner's function sees it: the txn is only a label (it never needs
+    more, and only plain data crosses into the grader's sandbox)."""
+    if isinstance(packet, ProposalPacket):
+        return ProposalPacket(packet.zxid, f"txn {_fmt(packet.zxid)}", packet.cxid)
+    return packet
+
+
+def _follower_seam(fn: Any) -> Any:
+    def follower_step(log: FollowerLog, packet: Any) -> FollowerStep:
+        return fn(log, _txn_free(packet))
+
+    return follower_step
+
+
+def _step_kind(step: FollowerStep) -> str:
+    if step.give_up is not None:
+        return "give up"
+    return " + ".join(name for name, on in (("log", step.log), (f"ACK {_fmt(step.ack)}" if step.ack is not None
+                                                                  else "", step.ack is not None),
+                                               (f"apply {_fmt(step.apply)}" if step.apply is not None else "",
+                                                step.apply is not None)) if on) or "ignore"
+
+
+# (last_logged, last_applied, pending, packet, what Follower.processPacket does, why)
+def _follower_rows() -> list[tuple]:
+    P, C = ProposalPacket, Commit
+    e1, e2 = (lambda c: make_zxid(1, c)), (lambda c: make_zxid(2, c))
+    return [
+        (e1(3), e1(3), (), P(e1(4), "t"), FollowerStep(log=True, ack=e1(4)), "the next zxid: log it, then ACK"),
+        (e1(4), e1(3), (e1(4),), C(e1(4)), FollowerStep(apply=e1(4)), "COMMIT of the next pending txn: apply it"),
+        (e1(4), e1(3), (e1(4),), P(e1(4), "t"), FollowerStep(), "a duplicate PROPOSAL: logged already"),
+        (e1(4), e1(4), (), C(e1(4)), FollowerStep(), "a duplicate COMMIT: applied already"),
+        (e1(4), e1(4), (), P(e1(6), "t"), FollowerStep(give_up="hole"), "a hole (空洞): 0x1_00000005 is missing"),
+        (e1(4), e1(4), (), P(e2(1), "t"), FollowerStep(log=True, ack=e2(1)), "a new epoch starts at counter 1"),
+        (e1(4), e1(4), (), P(e2(2), "t"), FollowerStep(give_up="hole"), "a new epoch's first txn was missed"),
+        (e1(6), e1(4), (e1(5), e1(6)), C(e1(6)), FollowerStep(give_up="order"),
+         "COMMIT out of order: 0x1_00000005 must be applied first"),
+        (e1(4), e1(4), (), C(e1(5)), FollowerStep(give_up="unknown"), "COMMIT of a txn never logged"),
+        (e1(5), e1(4), (e1(5),), P(e1(6), "t"), FollowerStep(log=True, ack=e1(6)),
+         "pipelined: log and ACK the next while the previous awaits its COMMIT"),
+    ]
+
+
+def _random_follower_case(rng: random.Random) -> tuple:
+    epoch = rng.randint(1, 3)
+    applied = make_zxid(epoch, rng.randint(0, 5))
+    pending = tuple(applied + i for i in range(1, rng.randint(0, 3) + 1))
+    logged = pending[-1] if pending else applied
+    roll = rng.random()
+    if roll < 0.45:
+        target = rng.choice([logged + 1, logged + 1, logged, logged - 1 if logged > 1 else logged, logged + 2,
+                             make_zxid(epoch + 1, 1), make_zxid(epoch + 1, 2)])
+        packet = ProposalPacket(target, "t")
+    else:
+        candidates = list(pending) + [applied, logged + 1, applied - 1 if counter_of(applied) > 1 else applied]
+        packet = Commit(rng.choice(candidates))
+    return logged, applied, pending, packet, None, ""
+
+
+def check_follower_step(fn: Any, seed: int) -> Outcome:
+    rng = random.Random(seed)
+    cases = _follower_rows() + [_random_follower_case(rng) for _ in range(150)]
+    for logged, applied, pending, packet, _documented, why in cases:
+        view = FollowerLog(logged, applied, pending)
+        want = follower_step(view, packet)
+        got = fn(view, _txn_free(packet))
+        call = f"follower_step({view}, {_txn_free(packet)})"
+        if not isinstance(got, FollowerStep):
+            return Outcome.fail(f"{call} must return a FollowerStep, got {got!r}")
+        if _step_kind(got) != _step_kind(want):
+            return Outcome.fail(f"{call} decided '{_step_kind(got)}'; a ZooKeeper follower would '{_step_kind(want)}'"
+                                f"{': ' + why if why else ''}. {_rule_broken(got, want, packet)} "
+                                "(Follower.processPacket)")
+    return _fuzz_with(Impl(follower_step=_follower_seam(fn)), "follower_step", seed)
+
+
+def _rule_broken(got: FollowerStep, want: FollowerStep, packet: Any) -> str:
+    """The rule a wrong step breaks, in the course's words."""
+    if got.ack is not None and not got.log:
+        return "An ACK promises the txn is on disk (持久化): a follower ACKs only a proposal it logs."
+    if got.apply is not None and isinstance(packet, ProposalPacket):
+        return "A follower may apply only on COMMIT: a proposal may never be committed (一致性)."
+    if got.log and got.ack is None and want.ack is not None:
+        return "Log, then ACK: the leader commits only what a quorum (过半) acknowledged."
+    if want.give_up is not None and got.give_up is None:
+        return ("A hole (空洞) in the history or a COMMIT out of order means this follower missed a txn: "
+                "logging or applying past it breaks the order every server applies txns in; give up and resync.")
+    if got.give_up is not None and want.give_up is None:
+        return "Nothing is missing here; a duplicate is ignored, not a reason to leave the leader."
+    if not _step_kind(want) == "ignore":
+        return "Log, then ACK, each new proposal; apply exactly the next pending txn on its COMMIT."
+    return "A packet already logged (PROPOSAL) or applied (COMMIT) is a duplicate: ignore it."
+
+
+def _fuzz_with(impl: Impl, name: str, seed: int) -> Outcome:
+    from distlab.sim.faults import describe
+    from distlab.testing.fuzz import random_case, run_case
+
+    rng = random.Random(f"lab7/{name}/{seed}")
+    case = random_case(seed, servers=rng.choice((3, 3, 5)), observers=rng.choice((0, 1)), duration_ms=4000)
+    try:
+        result, _ = run_case(case, impl=impl, settle_ms=60_000)
+    except ProcessError as error:
+        outcome = _unwrap(error)
+        return Outcome.fail(f"with your {name} an ensemble broke: {outcome.message}",
+                            (outcome.excerpt + "\n" if outcome.excerpt else "") + f"replay the case: {case.replay_command()}")
+    if result.violations:
+        faults = ", ".join(f"{describe(f)} at {at} ms" for at, f in case.schedule.entries) or "no faults"
+        return Outcome.fail(f"with your {name} in every server ({case.servers} voters, {case.observers} observer(s), "
+                            f"{case.drop:.0%} loss; {faults}), a property broke: {result.violations[0]}",
+                            f"replay the case: {case.replay_command()}")
+    return Outcome.ok()
+
+
+# ------------------------------------------------------------------ F: recover_history -----
+def _labelled(log: tuple) -> tuple:
+    return tuple(Proposal(p.zxid, f"txn {_fmt(p.zxid)}", p.cxid) for p in log)
+
+
+def _recovery_seam(fn: Any) -> Any:
+    def recover(log: Any, last_applied: int, current_epoch: int) -> tuple:
+        mine = {p.zxid: p for p in log}
+        chosen = fn(_labelled(tuple(log)), last_applied, current_epoch)
+        if not isinstance(chosen, (tuple, list)):
+            raise UsageError(f"recover_history must return a tuple of the log's Proposals, got {chosen!r}")
+        # the server applies its own copy of each txn the learner chose (by zxid)
+        return tuple(mine.get(getattr(p, "zxid", None), p) for p in chosen)
+
+    return recover
+
+
+def _recovery_rows() -> list[tuple]:
+    z1, z2, z3 = (lambda c: make_zxid(1, c)), (lambda c: make_zxid(2, c)), (lambda c: make_zxid(3, c))
+    P = lambda z: Proposal(z, "t")  # noqa: E731
+    return [
+        ((P(z1(1)), P(z1(2)), P(z1(3))), z1(1), 1, "the txns above the tree, oldest first"),
+        ((P(z1(1)), P(z1(2))), z1(2), 1, "nothing newer than the tree: nothing to apply"),
+        ((P(z1(1)), P(z1(2)), P(z2(1))), z1(1), 3, "a logged txn of an older epoch may have been committed by "
+                                                     "that epoch's leader: keep it"),
+        ((P(z1(5)), P(z2(1)), P(z2(2))), 0, 2, "a restart with an empty tree replays the whole log"),
+        ((), 0, 0, "an empty log"),
+        ((P(z2(3)), P(z2(4)), P(z3(1))), z2(2), 3, "the acknowledged tail (logged, never seen committed) is kept"),
+    ]
+
+
+def check_recover_history(fn: Any, seed: int) -> Outcome:
+    rng = random.Random(seed)
+    cases = list(_recovery_rows())
+    for _ in range(60):
+        log, epoch, counter = [], rng.randint(1, 3), 0
+        for _ in range(rng.randint(0, 8)):
+            if rng.random() < 0.25:
+                epoch, counter = epoch + 1, 0
+            counter += 1
+            log.append(Proposal(make_zxid(epoch, counter), "t"))
+        cut = rng.randint(0, len(log))
+        last_applied = log[cut - 1].zxid if cut else 0
+        cases.append((tuple(log), last_applied, epoch + rng.randint(0, 1), ""))
+    for log, last_applied, current_epoch, why in cases:
+        want = [p.zxid for p in recover_history(log, last_applied, current_epoch)]
+        got = fn(_labelled(log), last_applied, current_epoch)
+        call = f"recover_history(log {[_fmt(p.zxid) for p in log]}, last_applied={_fmt(last_applied)}, " \
+               f"current_epoch={current_epoch})"
+        if not isinstance(got, (tuple, list)) or not all(isinstance(p, Proposal) for p in got):
+            return Outcome.fail(f"{call} must return a tuple of the log's Proposals, got {got!r}")
+        got_zxids = [p.zxid for p in got]
+        if got_zxids != want:
+            lost = [_fmt(z) for z in want if z not in got_zxids]
+            return Outcome.fail(
+                f"{call} returned {[_fmt(z) for z in got_zxids]}; ZooKeeper applies {[_fmt(z) for z in want]}"
+                + (f" — dropping {lost} can lose a txn a quorum acknowledged and a client saw committed "
+                   "(no committed txn lost, 持久性)" if lost else "")
+                + f": {why or 'every logged txn above the tree, in zxid order'} (ZKDatabase.fastForwardDataBase)")
+    return _committed_before_the_crash(fn, seed)
+
+
+def _committed_before_the_crash(fn: Any, seed: int) -> Outcome:
+    """The leader commits a txn and answers the client, then dies before any COMMIT leaves: the
+    followers only logged it. The next leader must recover it from its log."""
+    from distlab.check.zab import check_zab
+    from distlab.sim.ensemble import Ensemble
+    from distlab.zk.errors import KeeperError
+    from distlab.zk.ops import CreateRequest
+
+    e = Ensemble(servers=3, seed=seed, impl=Impl(recover_history=_recovery_seam(fn)))
+    try:
+        leader = e.wait_for_leader()
+        zk = e.client(servers=[leader], timeout_ms=60_000, name="writer")
+        zk.create("/base", b"b")
+        e.quiesce()
+        before = e.peer(leader).tree.last_processed_zxid
+        xid = zk.send_async(CreateRequest(path="/answered", data=b"committed"))
+        if not e.world.run_until(lambda w: e.peer(leader).tree.last_processed_zxid > before, e.world.now + 5_000):
+            return Outcome.fail("the leader never committed the write (before any crash)")
+        for message in e.world.in_flight():  # the leader's answer goes out; its COMMITs never do
+            if isinstance(message.msg, Commit):
+                e.world.drop_message(message.msg_id, "the leader crashed before sending it")
+        e.crash(leader)
+        new = e.wait_for_leader()
+        e.restart(leader)
+        e.quiesce()
+        e.record_final_state()
+    except ProcessError as error:
+        return _unwrap(error)
+    except (TimeoutError, KeeperError) as error:
+        return Outcome.fail(f"no committed txn lost (持久性) broken: with your recover_history the servers' histories "
+                            f"diverged after the leader crashed right after committing /answered, and the ensemble "
+                            f"never served again ({error}). A recovering server must apply every txn it logged "
+                            f"(seed {seed})")
+    answered = zk.process.results.get(xid)
+    missing = [sid for sid in e.servers if e.peer(sid).tree.exists("/answered") is None]
+    if answered is None or not answered.ok:
+        missing = []  # the client was not told it succeeded: either outcome is allowed
+    problems = check_zab(e.world.trace)
+    if missing or problems:
+        return Outcome.fail(
+            f"no committed txn lost (持久性) broken: the client was told /answered was created; then leader {leader} "
+            f"crashed before any COMMIT left. Servers {e.servers} had all logged it; server {new} became leader. "
+            + (f"/answered is missing on {missing}. " if missing else "")
+            + (f"{problems[0]}. " if problems else "")
+            + "A recovering server must apply every txn it logged, committed or not as far as it knows (seed "
+              f"{seed})")
+    return Outcome.ok()
+
+
 register(
     7, "Broadcast, observers and crash recovery", "lab7-broadcast.ipynb",
     Part(7, "has_quorum", "The majority rule", 3,
@@ -390,4 +621,13 @@ register(
     Part(7, "epoch_to_propose", "The new epoch", 2,
          "no epoch until a quorum including the leader has connected; then 1 + the highest acceptedEpoch "
          "(Leader.getEpochToPropose)", check_epoch_to_propose, refs=("has_quorum",)),
+    Part(7, "follower_step", "The follower's side of broadcast", 4,
+         "PROPOSAL: log, then ACK, the next zxid (a new epoch at counter 1), ignore a duplicate, give up on a "
+         "hole; COMMIT: apply exactly the next pending txn, ignore a duplicate, give up otherwise "
+         "(Follower.processPacket); as every follower's step, fuzzed runs break no property",
+         check_follower_step),
+    Part(7, "recover_history", "Recovering the acknowledged history", 3,
+         "a recovering server applies every txn of its log above its tree, oldest first, the previous epoch's "
+         "acknowledged proposals included (ZKDatabase.fastForwardDataBase); a txn committed just before the "
+         "leader crashed survives", check_recover_history),
 )

@@ -81,6 +81,8 @@ REFERENCE_ANSWERS: dict[int, dict[str, tuple[str, ...]]] = {
         "tolerated_failures": ("distlab.zab.quorum:tolerated_failures",),
         "process_ack": ("distlab.zab.broadcast:process_ack",),
         "epoch_to_propose": ("distlab.zab.discovery:epoch_to_propose",),
+        "follower_step": ("distlab.zab.follower:follower_step", "distlab.zab.follower:continues"),
+        "recover_history": ("distlab.zab.recovery:recover_history",),
     },
     8: {
         "decode_frame": ("distlab.rpc.codec:decode_frame", "distlab.rpc.codec:FrameBuffer",

@@ -248,11 +248,17 @@ class SimClient:
             raise OperationTimeoutError(None, f"client {self.name} did not connect within {max_ms} ms "
                                               f"(states {self.ensemble.states()})")
 
-    def call(self, op: Any) -> ClientReply:
-        """Send one request and run the simulation until its reply; return the reply."""
+    def send_async(self, op: Any) -> int:
+        """Hand ``op`` to the client process without waiting for the reply; return its xid
+        (the reply lands in ``process.results[xid]``)."""
         self._next_xid += 1
         xid = self._next_xid
         self.world.inject(self.name, ApiCall(xid, op))
+        return xid
+
+    def call(self, op: Any) -> ClientReply:
+        """Send one request and run the simulation until its reply; return the reply."""
+        xid = self.send_async(op)
         results = self.process.results
         ok = self.world.run_until(lambda w: xid in results, self.world.now + self.call_timeout_ms)
         if not ok:
