@@ -140,3 +140,36 @@ def test_a_stub_is_reported_as_not_written():
 
     with pytest.raises(NotImplementedError):
         lab4.check_acquire_steps(acquire_steps, 1)
+
+
+@pytest.mark.real_server
+def test_the_learners_recipe_runs_inside_zklock_on_real_zookeeper(tmp_path):
+    """Parts D and E through kazoo: two contenders, one waits; a timeout leaves nothing behind."""
+    import threading
+
+    from distlab.locks import ZkLock
+    from distlab.locks.api import AcquireTimeout
+
+    from tests.locks.conftest import KazooBackend
+
+    backend = KazooBackend(tmp_path)  # skips (or fails under make test) without the server
+    try:
+        acquire, release = variant("", ""), variant("", "", "release_steps")
+        first = backend.lock("recipe", recipe=acquire, release_recipe=release)
+        second = backend.lock("recipe", recipe=acquire, release_recipe=release)
+        assert isinstance(first, ZkLock) and first.acquire()
+        with pytest.raises(AcquireTimeout):
+            second.acquire(timeout=0.3)
+        assert len(first.driver.client.get_children(first.path)) == 1, "the timed-out waiter deleted its node"
+        got = []
+        waiter = threading.Thread(target=lambda: got.append(second.acquire(timeout=10)))
+        waiter.start()
+        time.sleep(0.3)
+        assert not got, "the second waits while the first holds"
+        first.release()
+        waiter.join(10)
+        assert got == [True] and second.token > first.token or second.token is not None
+        second.release()
+        assert first.driver.client.get_children(first.path) == []
+    finally:
+        backend.close()

@@ -303,7 +303,10 @@ def check_sequence_number(fn: Any, seed: int) -> Outcome:
             if got != expected:
                 rule = why or ("a contender's name ends in lock-, read- or write- and then the sequence: 10 digits "
                                "(or a minus sign and 10 digits once the counter wrapped)")
-                return Outcome.fail(f"sequence_number({name!r}) returned {got!r}; expected {expected!r} ({rule})")
+                return Outcome.fail(f"sequence_number({name!r}) returned {got!r}; expected {expected!r} ({rule}). "
+                                    f"The sequence number of an ephemeral sequential node (临时顺序节点) is a "
+                                    f"contender's place in line: a wrong one puts two clients in the lock (互斥) or "
+                                    f"one behind a node that never goes (死锁)")
     except Verdict as verdict:
         return verdict.outcome
     memo: dict[str, int | None] = {}
@@ -390,6 +393,16 @@ def _check_choice(fn: Any, name: str, rows: list, blocked: Callable[[str], froze
     return None
 
 
+def _named(outcome: Outcome | None, name: str) -> Outcome | None:
+    """A table-row failure, with the property it breaks in the lock (the runs name it too)."""
+    if outcome is None or outcome.passed is not False:
+        return outcome
+    concept = ("a reader waiting for another reader loses the sharing of the read-write lock (共享锁); a writer "
+               "not waiting for every lower node breaks 互斥 (mutual exclusion)" if name == "shared_predecessor" else
+               "waiting for the wrong node breaks 互斥 (two holders), deadlocks (死锁) or wakes a herd (羊群效应)")
+    return Outcome.fail(f"{outcome.message}. In the lock, {concept}", outcome.excerpt)
+
+
 def _with_example(outcome: Outcome, bad: Outcome | None) -> Outcome:
     """A run's failure, plus the first case where the choice differs from the recipe's."""
     if bad is None:
@@ -409,7 +422,7 @@ def check_predecessor(fn: Any, seed: int) -> Outcome:
             outcome = verdict.outcome
         if outcome.passed is not True:
             return _with_example(outcome, _check_choice(fn, "predecessor", rows, lambda me: EXCLUSIVE))
-    return _check_choice(fn, "predecessor", rows, lambda me: EXCLUSIVE) or Outcome.ok()
+    return _named(_check_choice(fn, "predecessor", rows, lambda me: EXCLUSIVE), "predecessor") or Outcome.ok()
 
 
 # ------------------------------------------------------------------ C: shared_predecessor ----
@@ -437,7 +450,7 @@ def check_shared_predecessor(fn: Any, seed: int) -> Outcome:
                            got["excerpt"])
     if isinstance(got, Outcome):
         return _with_example(got, _check_choice(fn, "shared_predecessor", rows, _blocked_for))
-    return _check_choice(fn, "shared_predecessor", rows, _blocked_for) or Outcome.ok()
+    return _named(_check_choice(fn, "shared_predecessor", rows, _blocked_for), "shared_predecessor") or Outcome.ok()
 
 
 def _rw_run(decide: _Decide, seed: int) -> dict | Outcome:
