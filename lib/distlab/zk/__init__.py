@@ -25,6 +25,8 @@ from distlab.zk.errors import __all__ as _errors_all
 from distlab.zk.ops import *  # noqa: F401,F403
 from distlab.zk.ops import __all__ as _ops_all
 from distlab.zk.paths import *  # noqa: F401,F403
+from distlab.zk.plugged import *  # noqa: F401,F403
+from distlab.zk.plugged import __all__ as _plugged_all
 from distlab.zk.paths import __all__ as _paths_all
 from distlab.zk.server import *  # noqa: F401,F403
 from distlab.zk.server import __all__ as _server_all
@@ -47,4 +49,5 @@ __all__ = [
     *_tree_all,
     *_sessions_all,
     *_server_all,
+    *_plugged_all,
 ]
