@@ -26,7 +26,7 @@ from typing import Any, Callable
 from distlab.grading.notebook import GradedCell, NotebookError, lab_number, read_notebook, setup_code, tagged_cells
 from distlab.grading.parts import LABS, PUBLIC_SEEDS, Outcome, Part, hidden_seeds, load_all, reference_seam
 from distlab.grading.provenance import provenance_problem
-from distlab.grading.sandbox import GraderError, GradingSession, LearnerError, Limits, Sandbox
+from distlab.grading.sandbox import GraderError, GradingSession, LearnerError, Limits, Sandbox, runtime
 from distlab.grading.submissions import find_submissions
 
 __all__ = ["SeedResult", "PartResult", "SubmissionResult", "grade_notebook", "grade_path", "find_submissions"]
@@ -361,43 +361,63 @@ def _zero_parts(result: SubmissionResult) -> None:
                                            rule=part.property))
 
 
+_BATCH: list[GradingSession] = []  # the batch's session, in a pool process of grade_path
+
+
+def _attach(root: str) -> None:
+    """Pool initializer: this process grades into the batch's private folder."""
+    _BATCH[:] = [GradingSession(root=Path(root))]
+
+
 def _grade_one(student: str, notebook: Path | None, problem: str, lab: int | None,
-               limits: Limits | None) -> SubmissionResult:
+               limits: Limits | None, session: GradingSession | None = None) -> SubmissionResult:
     if problem or notebook is None:  # held back by find_submissions: 0, and never opened
         result = SubmissionResult(student, str(notebook or ""), lab, error=problem or "no notebook")
         load_all()  # the lab's parts, to list each with 0
         _zero_parts(result)
         result.skipped = True
         return result
+    session = session or (_BATCH[0] if _BATCH else None)
     try:
-        return grade_notebook(notebook, lab=lab, student=student, limits=limits)
+        result = grade_notebook(notebook, lab=lab, student=student, limits=limits, session=session)
     except Exception as error:  # a grader bug must not stop the batch either
-        return SubmissionResult(student, str(notebook), lab, error=f"grader error: {type(error).__name__}: {error}")
+        result = SubmissionResult(student, str(notebook), lab, error=f"grader error: {type(error).__name__}: {error}")
+    if session is not None and not session.owner:
+        from distlab.grading.sandbox import wait_for_releases
+
+        wait_for_releases()  # a pool process may be ended any time after it answers
+    return result
 
 
 def grade_path(path: str | Path, lab: int | None = None, jobs: int = 1, limits: Limits | None = None,
                progress: Callable[[int, int, SubmissionResult], None] | None = None) -> list[SubmissionResult]:
     """Grade a notebook or a folder of submissions, ``jobs`` at a time (separate processes:
-    the simulations that check each submission are CPU-bound Python)."""
+    the simulations that check each submission are CPU-bound Python).
+
+    One private folder serves the whole batch (the stripped libraries are built once per lab);
+    it is removed at the end, after every sandbox uid of the batch is free of processes.
+    """
+    runtime()  # found once here, so pool processes inherit it instead of probing again
     submissions = find_submissions(path)
     results: list[SubmissionResult | None] = [None] * len(submissions)
-    if jobs <= 1 or len(submissions) <= 1:
-        for index, (student, notebook, problem) in enumerate(submissions):
-            results[index] = _grade_one(student, notebook, problem, lab, limits)
-            if progress:
-                progress(index + 1, len(submissions), results[index])
-        return [r for r in results if r is not None]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(_grade_one, student, notebook, problem, lab, limits): index
-                   for index, (student, notebook, problem) in enumerate(submissions)}
-        for done, future in enumerate(as_completed(futures), 1):
-            index = futures[future]
-            try:
-                results[index] = future.result()
-            except Exception as error:  # the worker process itself died
-                student, notebook, _ = submissions[index]
-                results[index] = SubmissionResult(student, str(notebook), lab,
-                                                  error=f"grader error: {type(error).__name__}: {error}")
-            if progress:
-                progress(done, len(submissions), results[index])
+    with GradingSession() as session:
+        if jobs <= 1 or len(submissions) <= 1:
+            for index, (student, notebook, problem) in enumerate(submissions):
+                results[index] = _grade_one(student, notebook, problem, lab, limits, session)
+                if progress:
+                    progress(index + 1, len(submissions), results[index])
+            return [r for r in results if r is not None]
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_attach, initargs=(str(session.root),)) as pool:
+            futures = {pool.submit(_grade_one, student, notebook, problem, lab, limits): index
+                       for index, (student, notebook, problem) in enumerate(submissions)}
+            for done, future in enumerate(as_completed(futures), 1):
+                index = futures[future]
+                try:
+                    results[index] = future.result()
+                except Exception as error:  # the worker process itself died
+                    student, notebook, _ = submissions[index]
+                    results[index] = SubmissionResult(student, str(notebook), lab,
+                                                      error=f"grader error: {type(error).__name__}: {error}")
+                if progress:
+                    progress(done, len(submissions), results[index])
     return [r for r in results if r is not None]

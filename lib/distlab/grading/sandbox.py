@@ -37,6 +37,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -102,8 +103,12 @@ def processes_of(uid: int) -> list[int]:
     return pids
 
 
-def kill_uid(uid: int, wait_s: float = 5.0) -> list[int]:
-    """SIGKILL every process of ``uid`` until none is left; return those that would not go."""
+def kill_uid(uid: int, wait_s: float = 10.0) -> list[int]:
+    """SIGKILL every process of ``uid`` until none is left; return those that would not go.
+
+    A killed sandbox takes about a second to vanish (the kernel tears its namespaces down), so
+    callers that need not wait hand this to :func:`release_later`.
+    """
     deadline = time.monotonic() + wait_s
     while True:
         pids = processes_of(uid)
@@ -117,6 +122,23 @@ def kill_uid(uid: int, wait_s: float = 5.0) -> list[int]:
         if time.monotonic() > deadline:
             return processes_of(uid)
         time.sleep(0.01)
+
+
+_RELEASING: list[threading.Thread] = []
+
+
+def release_later(slot: "UidSlot") -> None:
+    """Free ``slot`` once no process of its uid is left, in the background: the grader goes
+    on with the next part meanwhile (on another slot). :func:`wait_for_releases` waits."""
+    thread = threading.Thread(target=slot.release, name=f"release-uid-{slot.uid}", daemon=True)
+    thread.start()
+    _RELEASING.append(thread)
+
+
+def wait_for_releases() -> None:
+    """Wait until every sandbox uid this process used is free of processes again."""
+    while _RELEASING:
+        _RELEASING.pop().join()
 
 
 class UidSlot:
@@ -246,7 +268,7 @@ class Runtime:
             out = subprocess.run(self.command(Path("/nonexistent"), probe=True), capture_output=True, text=True,
                                  timeout=30, preexec_fn=_drop_to(uid) if self.root else None,
                                  env={"PATH": "/usr/bin:/bin"})
-            kill_uid(uid) if self.root else None
+            kill_uid(uid, wait_s=0) if self.root else None  # its namespace winds down on its own
             if out.returncode == 0 and out.stdout.strip() == "sandboxed":
                 return True
             self.bwrap_problem = f"bwrap refused to start a sandbox: {(out.stderr or out.stdout).strip()[:300]}"
@@ -352,8 +374,31 @@ class GradingSession:
         return Path(tempfile.mkdtemp(prefix="sandbox-", dir=self.root))
 
     def close(self) -> None:
+        wait_for_releases()  # no process of any sandbox of this run is left afterwards
         if self.owner:
+            self.sweep()
             shutil.rmtree(self.root, ignore_errors=True)
+
+    def sweep(self) -> None:
+        """Wait until no free slot's uid has a process (pool processes of this run may have
+        ended before their last sandbox finished dying); slots held by others are theirs."""
+        if not self.runtime.root:
+            return
+        for slot in range(MAX_SLOTS):
+            lock = self.slot_dir / f"slot-{slot}.lock"
+            if not lock.exists():
+                continue
+            fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            try:
+                kill_uid(SANDBOX_UID_BASE + slot)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
 
     def __enter__(self) -> "GradingSession":
         return self
@@ -389,7 +434,6 @@ class Sandbox:
         self.slot: UidSlot | None = None
         self.uid: int | None = None
         self.folder = self.session.scratch()
-        self.survivors: list[int] = []
         try:
             self._start(lab)
             extras = [(e, "<another graded cell>") if isinstance(e, str) else (e[0], e[1]) for e in (extra or [])]
@@ -587,7 +631,7 @@ class Sandbox:
             except subprocess.TimeoutExpired:
                 pass
         if self.uid is not None:
-            self.survivors = kill_uid(self.uid)
+            kill_uid(self.uid, wait_s=0)  # one sweep now; the slot's release waits for the rest
 
     def close(self) -> None:
         """Stop the worker and everything it started, free its uid, remove its folder."""
@@ -604,7 +648,7 @@ class Sandbox:
             except OSError:
                 pass
         if self.slot is not None:
-            self.survivors = self.slot.release() or self.survivors
+            release_later(self.slot)
             self.slot = None
         shutil.rmtree(self.folder, ignore_errors=True)
         if self._own_session:
