@@ -34,11 +34,44 @@ from distlab.server.realtime import Journal, RealtimeDriver
 from distlab.zab.config import EnsembleConfig
 from distlab.zab.peer import QuorumPeer
 
-__all__ = ["QuorumMember", "run_member", "run_ensemble", "parse_peers"]
+__all__ = ["QuorumMember", "run_member", "run_ensemble", "parse_peers", "free_base_port",
+           "four_letter_word"]
 
 log = logging.getLogger("distlab.server")
 
 _MODES = {"LEADING": "leader", "FOLLOWING": "follower", "OBSERVING": "observer"}
+
+
+def free_base_port(size: int = 3, host: str = "127.0.0.1") -> int:
+    """A base port whose ``size`` client ports and ``size`` peer ports (+1000) are all free."""
+    import socket
+
+    for _ in range(500):
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            base = probe.getsockname()[1]
+        if base + 1000 + size > 65535:
+            continue
+        try:
+            for port in [base + i for i in range(size)] + [base + 1000 + i for i in range(size)]:
+                with socket.socket() as s:
+                    s.bind((host, port))
+            return base
+        except OSError:
+            continue
+    raise OSError("no free range of ports found")
+
+
+def four_letter_word(port: int, word: str = "srvr", host: str = "127.0.0.1", timeout: float = 2.0) -> str:
+    """Send a four-letter word (``ruok``, ``srvr`` ...) and return the server's answer."""
+    import socket
+
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(word.encode("ascii"))
+        out = b""
+        while chunk := sock.recv(4096):
+            out += chunk
+    return out.decode("utf-8", errors="replace")
 
 
 def parse_peers(text: str) -> dict[int, tuple[str, int]]:
