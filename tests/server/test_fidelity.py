@@ -120,3 +120,22 @@ def test_close_session_sends_the_closers_own_events_before_the_reply(server: Sta
     frames = closer.send(OpCode.closeSession, b"")
     assert [(xid, err) for xid, _, err in frames] == [(-1, 0), (closer.xid, 0)]  # event, reply
     assert server.connection_count == 0
+
+
+def test_expired_session_loses_its_ephemerals_and_its_connection(server: StandaloneServer) -> None:
+    """SessionTrackerImpl + ZooKeeperServer.expire: one closeSession txn, watchers told, cnxn closed."""
+    owner, watcher = Session(server, "owner"), Session(server, "watcher")
+    assert owner.create("/lease", 1) == 0
+    assert watcher.read(OpCode.exists, "/lease", watch=True) == 0
+    before = server.tree.last_processed_zxid
+    # the watcher keeps pinging; the owner falls silent past its 4 s timeout
+    for now in range(1000, 9001, 1000):
+        server.receive("watcher", frame(encode_request(-2, OpCode.ping, b"")), now)
+        out = server.tick(now)
+        if "owner" in out.closes:
+            break
+    assert "owner" in out.closes and "/lease" not in server.tree
+    assert server.tree.last_processed_zxid == before + 1  # one txn for the whole session
+    events = [struct.unpack_from(">iqi", data, 4) for conn, data in out.sends if conn == "watcher"]
+    assert [xid for xid, _, _ in events] == [-1]  # NodeDeleted reached the watcher
+    assert any("Expiring session" in message for _, message in out.logs)
