@@ -40,6 +40,8 @@ REFERENCE_ANSWERS: dict[int, dict[str, tuple[str, ...]]] = {
         "lock_is_free": ("distlab.locks.db:lock_is_free",),
         "release_sql": ("distlab.locks.db:CAS_RELEASE", "distlab.locks.db:CAS_ACQUIRE",
                         "distlab.locks.db:CAS_EXTEND", "distlab.locks.db:DbLock"),
+        "acquire_sql": ("distlab.locks.db:CAS_ACQUIRE", "distlab.locks.db:DbLock"),
+        "extend_sql": ("distlab.locks.db:CAS_EXTEND", "distlab.locks.db:DbLock"),
     },
     2: {
         "acquire_command": ("distlab.locks.redis:RedisLock", "distlab.locks.redis:ACQUIRE_SCRIPT"),

@@ -2,7 +2,7 @@
 
 :Status: reference implementation for Lab 1
 :Backends: SQLite (the default: a file, so separate processes compete) and PostgreSQL through
-    ``psycopg`` when given a DSN — the same SQL on both (only the placeholder differs).
+    ``psycopg`` when given a DSN — the same SQL on both (PostgresDb rewrites the placeholders).
 
 Every lock is a row of ``distlab_locks(name, owner, version, lease_until)``. Nobody ever locks
 the row; instead every change is a compare-and-set, ``UPDATE ... WHERE version = ?``, and the
@@ -16,19 +16,21 @@ whole row: "the row is still as I read it" is exactly "its version is still v".
 3. Decide with :func:`lock_is_free`: free if it has no owner or the owner's lease has run
    out. If not: with ``blocking=False`` report failure, otherwise sleep ``poll`` seconds (never
    past the timeout) and go back to 2.
-4. Compare-and-set: ``UPDATE ... SET owner = me, version = version + 1, lease_until = now + ttl
-   WHERE name = ? AND version = <the version read in 2>``. One row changed
+4. Compare-and-set: ``UPDATE ... SET owner = :owner, version = version + 1, lease_until =
+   :lease_until WHERE name = :name AND version = :version`` (the version read in 2). One row changed
    (:func:`cas_won`): the lock is mine and its fencing token is the new version. No row:
    somebody changed the row between 2 and 4, go back to 2.
 
 (A client that released the lock last remembers the version its release wrote; it tries step 4
 with that version first and skips the read when nobody touched the row since.)
 
-**Release**: ``UPDATE ... SET owner = NULL, version = version + 1 WHERE name = ? AND owner = me
-AND version = <my version>``. No row changed means the lease ran out and someone took over:
+**Release**: ``UPDATE ... SET owner = NULL, version = version + 1 WHERE name = :name AND owner =
+:owner AND version = :version`` (my grant). No row changed means the lease ran out and someone took over:
 :class:`~distlab.locks.api.LockLost`, and the other holder's row is left as it is.
 **Extend**: the same compare-and-set, moving ``lease_until`` (and bumping the version, so a
-competitor that read the old, expiring lease cannot take it over afterwards).
+competitor that read the old, expiring lease cannot take it over afterwards). The three
+statements are seams (``acquire_sql=``, ``extend_sql=``, ``release_sql=``): Lab 1's learners
+write them, with named parameters (:data:`CAS_ACQUIRE` says which).
 
 **Which step secures which condition**
 
@@ -95,7 +97,7 @@ __all__ = [
 ]
 
 # ----------------------------------------------------------------------------- the SQL -------
-# Written once with `?` placeholders; PostgresDb turns them into psycopg's `%s`.
+# The library's own statements use `?` placeholders; PostgresDb turns them into psycopg's `%s`.
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS distlab_locks (
            name        TEXT PRIMARY KEY,
@@ -112,12 +114,22 @@ SCHEMA = (
 ENSURE_ROW = ("INSERT INTO distlab_locks (name, owner, version, lease_until) VALUES (?, NULL, 0, NULL) "
               "ON CONFLICT (name) DO NOTHING")
 READ_ROW = "SELECT owner, version, lease_until FROM distlab_locks WHERE name = ?"
-CAS_ACQUIRE = ("UPDATE distlab_locks SET owner = ?, version = version + 1, lease_until = ? "
-               "WHERE name = ? AND version = ?")
+# The three statements a lock is made of are lab seams (Lab 1): they are written with *named*
+# parameters, one convention for every statement a learner writes. Named, because the text is
+# written once and runs on both backends: SQLite reads ``:name`` itself and PostgresDb rewrites
+# it to psycopg's ``%(name)s``; because the order of the parameters then does not matter; and
+# because a statement may leave out a parameter it does not need (DbLock passes them all).
+#   acquire: :name, :owner (the new owner), :version (the version read), :lease_until, :now
+#   extend:  :name, :owner, :version (the holder's grant), :lease_until (the new end), :now
+#   release: :name, :owner, :version (the holder's grant), :now
+# Each must change exactly the lock's one row when it wins and no row when it loses, and move
+# the version on when it changes the row (DbLock counts on version + 1).
+CAS_ACQUIRE = ("UPDATE distlab_locks SET owner = :owner, version = version + 1, lease_until = :lease_until "
+               "WHERE name = :name AND version = :version")
 CAS_RELEASE = ("UPDATE distlab_locks SET owner = NULL, version = version + 1, lease_until = NULL "
-               "WHERE name = ? AND owner = ? AND version = ?")
-CAS_EXTEND = ("UPDATE distlab_locks SET version = version + 1, lease_until = ? "
-              "WHERE name = ? AND owner = ? AND version = ?")
+               "WHERE name = :name AND owner = :owner AND version = :version")
+CAS_EXTEND = ("UPDATE distlab_locks SET version = version + 1, lease_until = :lease_until "
+              "WHERE name = :name AND owner = :owner AND version = :version")
 
 
 # ----------------------------------------------------------------------------- decisions -----
@@ -259,20 +271,21 @@ class PostgresDb:
         self._schema = False
         self._converted: dict[str, str] = {}
 
-    def _sql(self, sql: str) -> str:
-        converted = self._converted.get(sql)
+    def _sql(self, sql: str, named: bool = False) -> str:
+        converted = self._converted.get((sql, named))
         if converted is None:
-            converted = self._converted[sql] = sql.replace("?", "%s")
+            converted = self._converted[(sql, named)] = (_named_to_pyformat(sql) if named
+                                                        else sql.replace("?", "%s"))
         return converted
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         with self.conn.cursor() as cur:
-            cur.execute(self._sql(sql), params)
+            cur.execute(self._sql(sql, isinstance(params, dict)), params)
             return cur.rowcount
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple]:
         with self.conn.cursor() as cur:
-            cur.execute(self._sql(sql), params)
+            cur.execute(self._sql(sql, isinstance(params, dict)), params)
             return cur.fetchall()
 
     def ensure_schema(self) -> None:
@@ -290,6 +303,31 @@ class PostgresDb:
 
     def __repr__(self) -> str:
         return f"PostgresDb({self.dsn!r})"
+
+
+_NAMED = None
+
+
+def _named_to_pyformat(sql: str) -> str:
+    """``:name`` parameters (SQLite's named style) as psycopg's ``%(name)s``.
+
+    Outside quoted strings and identifiers only; ``::`` (a PostgreSQL cast) is left alone and a
+    literal ``%`` is doubled, as psycopg needs when parameters are given.
+    """
+    import re
+
+    global _NAMED
+    if _NAMED is None:
+        _NAMED = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*")|::|(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)|(%)""")
+
+    def swap(match: "re.Match[str]") -> str:
+        if match.group(1) is not None or match.group(0) == "::":
+            return match.group(0).replace("%", "%%")
+        if match.group(3):
+            return "%%"
+        return f"%({match.group(2)})s"
+
+    return _NAMED.sub(swap, sql)
 
 
 def connect(target: str) -> SqlDb:
@@ -324,6 +362,11 @@ class DbLock(DistributedLock):
         people can see who holds what.
     :param is_free: the lab seam for step 3 (default :func:`lock_is_free`).
     :param won: the lab seam for step 4's row count (default :func:`cas_won`).
+    :param acquire_sql: the lab seam for step 4's statement (default :data:`CAS_ACQUIRE`).
+    :param extend_sql: the lab seam for the renewal (default :data:`CAS_EXTEND`).
+    :param release_sql: the lab seam for the release (default :data:`CAS_RELEASE`). All three
+        are ``UPDATE`` statements of ``distlab_locks`` with named parameters (see
+        :data:`CAS_ACQUIRE` for which ones each gets); their row count is the verdict.
 
     Not re-entrant; one object is one client. ``token`` is the lock's version right after the
     grant: it grows with every grant.
@@ -331,7 +374,8 @@ class DbLock(DistributedLock):
 
     def __init__(self, db: SqlDb | str, name: str, *, clock: Clock, ttl: float = 30.0,
                  poll: float = 0.05, identifier: str = "", is_free: LockIsFree | None = None,
-                 won: CasWon | None = None) -> None:
+                 won: CasWon | None = None, acquire_sql: str | None = None, extend_sql: str | None = None,
+                 release_sql: str | None = None) -> None:
         if not isinstance(name, str) or not name:
             raise UsageError(f"a lock name must be a non-empty str, got {name!r}")
         if not isinstance(ttl, (int, float)) or ttl <= 0:
@@ -346,6 +390,9 @@ class DbLock(DistributedLock):
         self.identifier = identifier
         self.is_free = is_free or lock_is_free  # the seams: a learner's decisions plug in here
         self.won = won or cas_won
+        self.acquire_sql = acquire_sql or CAS_ACQUIRE  # ... and a learner's statements here
+        self.extend_sql = extend_sql or CAS_EXTEND
+        self.release_sql = release_sql or CAS_RELEASE
         self.token: int | None = None
         self._owner: str | None = None
         self._version: int | None = None  # the row's version while we hold it
@@ -390,7 +437,8 @@ class DbLock(DistributedLock):
 
     def _try_cas(self, owner: str, version: int, now: float) -> bool:
         lease_until = now + self.ttl
-        if not self.won(self.db.execute(CAS_ACQUIRE, (owner, lease_until, self.name, version))):
+        params = {"name": self.name, "owner": owner, "version": version, "lease_until": lease_until, "now": now}
+        if not self.won(self.db.execute(self.acquire_sql, params)):
             return False
         self._owner, self._version, self.token = owner, version + 1, version + 1
         self.lease_until = lease_until
@@ -410,7 +458,8 @@ class DbLock(DistributedLock):
             raise self._not_held()
         owner, version, token = self._owner, self._version, self.token
         self._forget()
-        if self.won(self.db.execute(CAS_RELEASE, (self.name, owner, version))):
+        params = {"name": self.name, "owner": owner, "version": version, "now": self.clock.time()}
+        if self.won(self.db.execute(self.release_sql, params)):
             self._known_free = version + 1
             return
         row = self._read_row()
@@ -424,7 +473,9 @@ class DbLock(DistributedLock):
             raise self._not_held()
         now = self.clock.time()
         lease_until = now + (self.ttl if ttl is None else float(ttl))
-        if self.won(self.db.execute(CAS_EXTEND, (lease_until, self.name, self._owner, self._version))):
+        params = {"name": self.name, "owner": self._owner, "version": self._version, "lease_until": lease_until,
+                  "now": now}
+        if self.won(self.db.execute(self.extend_sql, params)):
             self._version += 1
             self.lease_until = lease_until
             return

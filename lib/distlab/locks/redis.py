@@ -180,6 +180,12 @@ class RedisLock(DistributedLock):
     :param poll: seconds between attempts while waiting.
     :param release_script: the lab seam, Lua run with ``KEYS[1]`` = the key and ``ARGV[1]`` =
         our token, returning 1 if it released (default :data:`RELEASE_SCRIPT`).
+    :param extend_script: the lab seam for :meth:`extend`: ``KEYS[1]`` the key, ``ARGV[1]`` our
+        token, ``ARGV[2]`` the new TTL in milliseconds; 1 if extended (default
+        :data:`EXTEND_SCRIPT`).
+    :param acquire_script: the lab seam for step 2: ``KEYS[1]`` the key, ``KEYS[2]`` the fence
+        counter, ``ARGV[1]`` our token, ``ARGV[2]`` ``"PX"`` or ``"EX"``, ``ARGV[3]`` the TTL in
+        that unit; the fencing token if granted, 0 if not (default :data:`ACQUIRE_SCRIPT`).
 
     Not re-entrant; one object is one client.
 
@@ -188,7 +194,8 @@ class RedisLock(DistributedLock):
     """
 
     def __init__(self, client: Any, name: str, *, clock: Clock, ttl: float = 10.0, expiry: str = "PX",
-                 poll: float = 0.02, fence_key: str | None = None, release_script: str = RELEASE_SCRIPT) -> None:
+                 poll: float = 0.02, fence_key: str | None = None, release_script: str = RELEASE_SCRIPT,
+                 extend_script: str = EXTEND_SCRIPT, acquire_script: str = ACQUIRE_SCRIPT) -> None:
         if not isinstance(name, str) or not name:
             raise UsageError(f"a lock name must be a non-empty str, got {name!r}")
         if expiry not in ("PX", "EX"):
@@ -207,7 +214,9 @@ class RedisLock(DistributedLock):
         self.expiry = expiry
         self._ttl_arg = int(ttl * 1000) if expiry == "PX" else int(ttl)
         self.poll = float(poll)
-        self.release_script = release_script  # the lab seam: KEYS[1] the key, ARGV[1] the token
+        self.release_script = release_script  # the lab seams: KEYS[1] the key, ARGV[1] the token
+        self.extend_script = extend_script
+        self.acquire_script = acquire_script
         self.token: int | None = None
         self._secret: str | None = None
         self._valid_until: float | None = None
@@ -238,7 +247,7 @@ class RedisLock(DistributedLock):
         keys, args = (self.name, self.fence_key), (secret, self.expiry, self._ttl_arg)
         while True:
             started = clock.monotonic()
-            fence = int(self._run(ACQUIRE_SCRIPT, keys, args))                 # step 2
+            fence = int(self._run(self.acquire_script, keys, args))            # step 2
             if fence:
                 self.token, self._secret = fence, secret
                 self._valid_until = started + self.ttl
@@ -271,7 +280,7 @@ class RedisLock(DistributedLock):
             raise self._not_held()
         ttl = self.ttl if ttl is None else float(ttl)
         started = self.clock.monotonic()
-        if int(self._run(EXTEND_SCRIPT, (self.name,), (self._secret, int(ttl * 1000)))):
+        if int(self._run(self.extend_script, (self.name,), (self._secret, int(ttl * 1000)))):
             self._valid_until = started + ttl
             return
         token = self.token
