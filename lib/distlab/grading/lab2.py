@@ -22,6 +22,7 @@ number of steps, allocates little, and reaches nothing but the grader's throw-aw
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import time
@@ -67,8 +68,12 @@ _GLOBALS = frozenset({"KEYS", "ARGV", "redis", "tonumber", "tostring", "type"})
 _REDIS_FIELDS = frozenset({"call", "pcall", "error_reply", "status_reply"})
 
 
-def vet_lua(script: str, commands: tuple[str, ...] = RELEASE_COMMANDS) -> str | None:
-    """Why the grader will not run ``script`` (None: it may). See the module docstring."""
+def vet_lua(script: str, commands: tuple[str, ...] = RELEASE_COMMANDS, keys: int | None = None) -> str | None:
+    """Why the grader will not run ``script`` (None: it may). See the module docstring.
+
+    With ``keys``, every ``redis.call`` must name its key as ``KEYS[1]`` .. ``KEYS[keys]``: a
+    script touches only the keys it is given (as Redis Cluster requires, too).
+    """
     if len(script) > MAX_SCRIPT:
         return f"the script is {len(script)} characters long; a release needs a few lines (limit {MAX_SCRIPT})"
     tokens: list[tuple[str, str]] = []
@@ -119,6 +124,14 @@ def vet_lua(script: str, commands: tuple[str, ...] = RELEASE_COMMANDS) -> str | 
                     if name not in commands:
                         return (f"the grader allows only {', '.join(commands)} in this script, "
                                 f"not {command[1]}")
+                    if keys is not None:
+                        key = tokens[i + 5:i + 10]
+                        allowed = [f"KEYS[{n}]" for n in range(1, keys + 1)]
+                        if len(key) < 5 or key[0] != ("op", ",") or key[1] != ("name", "KEYS") or \
+                                key[2] != ("op", "[") or key[4] != ("op", "]") or \
+                                key[3][1] not in [str(n) for n in range(1, keys + 1)]:
+                            return (f"every redis.call names its key as {' or '.join(allowed)}: a script may touch "
+                                    f"only the keys it is given ({command[1]} does not)")
             elif before == ("op", "."):
                 if text not in _REDIS_FIELDS or i < 2 or tokens[i - 2] != ("name", "redis"):
                     return f"'.{text}' is not allowed: only redis.call / redis.pcall and the reply helpers"
@@ -316,7 +329,7 @@ def _script(fn: Any) -> str:
     script = fn()
     if not isinstance(script, str):
         raise verdict_fail(f"release_script() must return the Lua script as a str, got {script!r} ({type(script).__name__})")
-    problem = vet_lua(script)
+    problem = vet_lua(script, keys=1)
     if problem:
         raise verdict_fail(f"the grader will not run this script: {problem}")
     return script
@@ -587,6 +600,365 @@ def _fenced_run(fn: Any, rng: random.Random, seed: int) -> Outcome:
     return Outcome.ok()
 
 
+# ------------------------------------------------------------------ D: extend_script ---------
+EXTEND_COMMANDS = ("GET", "EXISTS", "PTTL", "TTL", "TYPE", "PEXPIRE", "EXPIRE", "SET")
+ACQUIRE_LUA_COMMANDS = ("SET", "SETNX", "EXPIRE", "PEXPIRE", "INCR", "INCRBY", "GET", "EXISTS", "PTTL", "TTL")
+FENCE = KEY + ":fence"
+
+
+def _lua(fn: Any, part: str, commands: tuple[str, ...], keys: int) -> str:
+    script = fn()
+    if not isinstance(script, str):
+        raise verdict_fail(f"{part}() must return the Lua script as a str, got {script!r} ({type(script).__name__})")
+    problem = vet_lua(script, commands, keys=keys)
+    if problem:
+        raise verdict_fail(f"the grader will not run this script: {problem}")
+    return script
+
+
+def _eval_n(client: Any, script: str, keys: tuple, *args: Any) -> Any:
+    try:
+        return client.eval(script, len(keys), *keys, *args)
+    except Exception as error:
+        raise verdict_fail(f"your script failed inside Redis: {error}") from None
+
+
+@verdicts
+def check_extend_script(fn: Any, seed: int) -> Outcome:
+    rng = random.Random(f"lab2/extend_script/{seed}")
+    script = _lua(fn, "extend_script", EXTEND_COMMANDS, 1)
+    outcome = _extend_cases(script, rng)
+    if outcome.passed is not True:
+        return outcome
+    return _extend_run(script, rng, seed)
+
+
+def _extend_cases(script: str, rng: random.Random) -> Outcome:
+    client = _server()
+    mine, theirs = f"{rng.getrandbits(64):016x}", f"{rng.getrandbits(64):016x}"
+    old_ms = rng.randint(3, 9) * 1000
+    new_ms = rng.randint(20, 60) * 1000
+    try:
+        client.set(KEY, mine, px=old_ms)
+        got = _eval_n(client, script, (KEY,), mine, new_ms)
+        case = (f"the key holds our token {mine!r} with {old_ms} ms left; extending with ARGV[1] = {mine!r}, "
+                f"ARGV[2] = {new_ms} (ms)")
+        if type(got) is not int:
+            return Outcome.fail(f"锁续期 (lease renewal): {case} returned {got!r}; return the number 1 when the script "
+                                f"extended the key and 0 when it did not (Lua false and nil arrive as nil)")
+        pttl = client.pttl(KEY)
+        if _text(client.get(KEY)) != mine:
+            return Outcome.fail(f"锁续期 (lease renewal) broken: {case} changed the key's value to "
+                                f"{_text(client.get(KEY))!r}; a renewal keeps the holder's token")
+        if got != 1:
+            return Outcome.fail(f"锁续期 (lease renewal) broken: {case} returned {got}: the holder's renewal must go "
+                                f"through (return 1), or a holder that works longer than one TTL loses the lock")
+        if pttl == -1:
+            return Outcome.fail(f"死锁: {case}; afterwards the key has no expiry any more: if this holder now crashes, "
+                                f"nobody gets the lock again. Set a TTL (PEXPIRE KEYS[1] ARGV[2])")
+        if pttl > new_ms:
+            return Outcome.fail(f"锁续期 (lease renewal) wrong: {case}; afterwards the key lives {pttl} ms, more than "
+                                f"ARGV[2] = {new_ms} ms: EXPIRE counts seconds, PEXPIRE milliseconds")
+        if pttl < new_ms - 1000:
+            return Outcome.fail(f"锁续期 (lease renewal) broken: {case}; afterwards the key expires after {pttl} ms, not "
+                                f"{new_ms} ms: push the TTL to ARGV[2] milliseconds (PEXPIRE), or the key expires "
+                                f"as if nobody had renewed it and another client takes the lock (互斥)")
+        client.set(KEY, theirs, px=old_ms)
+        got = _eval_n(client, script, (KEY,), mine, new_ms)
+        if _text(client.get(KEY)) != theirs:
+            return Outcome.fail(f"互斥 broken: the key holds another client's token {theirs!r}; our renewal (ARGV[1] = "
+                                f"{mine!r}) overwrote it with {_text(client.get(KEY))!r}: we now both believe we hold "
+                                f"the lock. Compare the stored value with ARGV[1] first, inside the script")
+        if client.pttl(KEY) > old_ms:
+            return Outcome.fail(f"安全 broken: the key holds another client's token {theirs!r} with {old_ms} ms left; "
+                                f"our renewal (ARGV[1] = {mine!r}) pushed its TTL to {client.pttl(KEY)} ms — it "
+                                f"extended someone else's lock. Extend only if the stored value equals ARGV[1]")
+        if got != 0 or type(got) is not int:
+            return Outcome.fail(f"锁续期 (lease renewal): a renewal of a key that holds another client's token returned "
+                                f"{got!r}; return 0, so the caller learns it has lost the lock")
+        client.delete(KEY)
+        got = _eval_n(client, script, (KEY,), mine, new_ms)
+        if client.exists(KEY):
+            return Outcome.fail(f"安全 broken: our TTL had run out (the key is gone), and our renewal created the key "
+                                f"again ({_text(client.get(KEY))!r}). Anyone may have held the lock since it expired; "
+                                f"a renewal that finds the key gone must report the lock lost (return 0), not take "
+                                f"it again (a new grant needs SET NX and a new fencing token)")
+        if got != 0 or type(got) is not int:
+            return Outcome.fail(f"锁续期 (lease renewal): with the key gone (our TTL ran out) the renewal returned "
+                                f"{got!r}; return 0")
+        return Outcome.ok()
+    finally:
+        client.close()
+
+
+def _lock_call(what: str, call: Any) -> Any:
+    try:
+        return call()
+    except LockLost:
+        raise
+    except (TypeError, ValueError):
+        raise verdict_fail(f"{what}: your script returned something RedisLock cannot read as a number (Lua nil, "
+                           f"false or a status reply); return 1 or 0") from None
+    except Exception as error:
+        raise verdict_fail(f"{what}: your script failed inside Redis: {error}") from None
+
+
+def _extend_run(script: str, rng: random.Random, seed: int) -> Outcome:
+    """Holders renew inside the critical section; some pause past their TTL, are replaced and renew late."""
+    client = _server()
+    clock = ManualClock()
+    names = [f"c{i + 1}" for i in range(rng.randint(3, 5))]
+    locks = {name: RedisLock(client, KEY, clock=clock, ttl=LONG_TTL, extend_script=script) for name in names}
+    current: list[str | None] = [None]
+    trace: list[str] = []
+
+    def work(name: str):
+        lock = locks[name]
+        for _ in range(rng.randint(2, 3)):
+            while not lock.acquire(blocking=False):
+                yield
+            current[0] = name
+            trace.append(f"{name} takes the lock (fencing token {lock.token})")
+            yield
+            paused = rng.random() < 0.4
+            if paused:
+                client.delete(KEY)  # this holder pauses past its TTL; the key expires
+                current[0] = None
+                trace.append(f"{name} pauses past its TTL: the key expires")
+                for _ in range(rng.randint(1, 4)):
+                    yield  # meanwhile others may take the lock
+            other = current[0]
+            before = (_text(client.get(KEY)), client.pttl(KEY))
+            try:
+                _lock_call(f"{name}'s renewal", lock.extend)
+                renewed = True
+            except LockLost:
+                renewed = False
+            trace.append(f"{name} renews: {'extended' if renewed else 'LockLost'}")
+            if not paused and not renewed:
+                raise verdict_fail(f"锁续期 (lease renewal) broken: {name} held the lock (its key was still there, "
+                                   f"holding its token) but its renewal was refused (seed {seed})",
+                                   "\n".join(trace[-8:]))
+            if paused and other not in (None, name):
+                after = (_text(client.get(KEY)), client.pttl(KEY))
+                if renewed or after[0] != before[0] or after[1] > before[1]:
+                    raise verdict_fail(f"安全 broken: {name} paused past its TTL and {other} took the lock; {name}'s "
+                                       f"late renewal {'was accepted' if renewed else 'changed the key'} (key "
+                                       f"{before} -> {after}): it extended {other}'s lock (seed {seed})",
+                                       "\n".join(trace[-8:]))
+            if paused and other is None and renewed:
+                raise verdict_fail(f"安全 broken: {name}'s TTL ran out and nobody held the lock; its late renewal "
+                                   f"was accepted and brought the lock back (seed {seed})", "\n".join(trace[-8:]))
+            if renewed:
+                yield
+                try:
+                    lock.release()
+                except LockLost:
+                    raise verdict_fail(f"锁续期 (lease renewal) broken: after {name} renewed, its release was refused: "
+                                       f"the renewal must keep the key's value (the holder's token)",
+                                       "\n".join(trace[-8:])) from None
+                trace.append(f"{name} releases")
+                current[0] = None
+            yield
+
+    tasks = {name: work(name) for name in names}
+    try:
+        for _ in range(5000):
+            if not tasks:
+                break
+            name = rng.choice(sorted(tasks))
+            try:
+                next(tasks[name])
+            except StopIteration:
+                del tasks[name]
+        else:
+            return Outcome.fail(f"死锁: no progress: {sorted(tasks)} never got the lock (seed {seed})",
+                                "\n".join(trace[-8:]))
+    except Verdict as verdict:
+        return verdict.outcome
+    finally:
+        client.close()
+    return Outcome.ok()
+
+
+# ------------------------------------------------------------------ E: acquire_script --------
+@verdicts
+def check_acquire_script(fn: Any, seed: int) -> Outcome:
+    rng = random.Random(f"lab2/acquire_script/{seed}")
+    script = _lua(fn, "acquire_script", ACQUIRE_LUA_COMMANDS, 2)
+    outcome = _acquire_script_cases(script, rng)
+    if outcome.passed is not True:
+        return outcome
+    return _fencing_source_run(script, rng, seed)
+
+
+def _acquire_script_cases(script: str, rng: random.Random) -> Outcome:
+    client = _server()
+    start = rng.randint(0, 40)  # the fence counter is where earlier grants left it
+    ttl_ms = rng.choice((5000, 10000, 20000))
+    tokens: list[int] = []
+    try:
+        if start:
+            client.set(FENCE, start)
+
+        def grant(token: str, unit: str = "PX", ttl: int = ttl_ms) -> Any:
+            return _eval_n(client, script, (KEY, FENCE), token, unit, ttl)
+
+        for unit, ttl, expect_ms in (("PX", ttl_ms, ttl_ms), ("EX", ttl_ms // 1000, ttl_ms)):
+            client.delete(KEY)
+            who = f"tok-{unit.lower()}-{rng.getrandbits(32):08x}"
+            started = time.monotonic()
+            got = grant(who, unit, ttl)
+            elapsed = int((time.monotonic() - started) * 1000) + 1
+            case = f"nobody holds {KEY!r}; your script with ARGV = ({who!r}, {unit!r}, {ttl})"
+            if _text(client.get(KEY)) != who:
+                return Outcome.fail(f"死锁: {case} left the key holding {_text(client.get(KEY))!r} (reply {got!r}): the "
+                                    f"free lock must be granted (SET KEYS[1] ARGV[1] NX ARGV[2] ARGV[3])")
+            if type(got) is not int or got <= 0:
+                return Outcome.fail(f"栅栏令牌 (fencing token): {case} took the key but returned {got!r}; a grant "
+                                    f"returns its fencing token, a number above 0 (0 means 'not granted')")
+            pttl = client.pttl(KEY)
+            if pttl == -1:
+                return Outcome.fail(f"死锁: {case}; afterwards the key has no expiry: a holder that crashes keeps the lock "
+                                    f"forever. Give it the TTL in the same SET (ARGV[2] is the unit, ARGV[3] the TTL)")
+            if pttl > expect_ms or pttl < expect_ms - elapsed - 1000:
+                return Outcome.fail(f"死锁 / 互斥 (the TTL): {case}; afterwards the key lives {pttl} ms, not {expect_ms} ms: "
+                                    f"ARGV[2] is the unit ('PX' milliseconds or 'EX' seconds) and ARGV[3] the TTL in it")
+            if tokens and got <= tokens[-1]:
+                return Outcome.fail(f"栅栏令牌 (fencing token) broken: the grant after one with token {tokens[-1]} "
+                                    f"got token {got}; tokens must grow with every grant, or the storage cannot tell "
+                                    f"a stale holder from the current one. INCR a counter key (KEYS[2]) and return "
+                                    f"its new value")
+            tokens.append(got)
+            fence_ttl = client.pttl(FENCE)
+            if fence_ttl not in (-1, -2):
+                return Outcome.fail(f"栅栏令牌 (fencing token) broken: the fence counter {FENCE!r} expires (PTTL "
+                                    f"{fence_ttl} ms). When it does, the count starts again at 1 and a new holder's "
+                                    f"token is lower than an old holder's: the storage would refuse the current "
+                                    f"holder and accept the stale one. The counter must never expire")
+        # The lock is held: another client's grant must fail and change nothing.
+        holder = _text(client.get(KEY))
+        before = client.pttl(KEY)
+        other = f"tok-b-{rng.getrandbits(32):08x}"
+        got = grant(other)
+        if _text(client.get(KEY)) != holder:
+            return Outcome.fail(f"互斥 broken: {KEY!r} was held by {holder!r}; your script with ARGV[1] = {other!r} "
+                                f"overwrote it. Set the key only if it does not exist (NX)")
+        if got is None:
+            return Outcome.fail(f"互斥 / 死锁: {KEY!r} is held by {holder!r}, and your script answered nil to {other!r}; "
+                                f"RedisLock needs a number: return 0 when SET NX did not set the key")
+        if got != 0 or type(got) is not int:
+            return Outcome.fail(f"互斥 broken: {KEY!r} is held by {holder!r}, and your script answered {got!r} to "
+                                f"{other!r}; RedisLock takes any number above 0 as a grant (and its fencing token). "
+                                f"Return 0 when SET NX did not set the key — a token is given only with the lock")
+        if client.pttl(KEY) > before:
+            return Outcome.fail(f"互斥 / 安全: {other!r} did not get the lock, but your script extended {holder!r}'s "
+                                f"TTL")
+        return Outcome.ok()
+    finally:
+        client.close()
+
+
+def _fencing_source_run(script: str, rng: random.Random, seed: int) -> Outcome:
+    """Clients take the lock with the learner's script; holders pause past their TTL and write late.
+
+    The storage is the reference FencedStore: with tokens that grow with every grant it refuses
+    exactly the late writes. Every grant must really hold the key, and its token must exceed
+    every earlier grant's.
+    """
+    client = _server()
+    clock = ManualClock()
+    store = FencedStore(accept=token_accepted)
+    names = [f"c{i + 1}" for i in range(rng.randint(3, 5))]
+    locks = {name: RedisLock(client, KEY, clock=clock, ttl=LONG_TTL, acquire_script=script) for name in names}
+    granted: list[tuple[int, str]] = []
+    trace: list[str] = []
+
+    def work(name: str):
+        lock = locks[name]
+        for _ in range(rng.randint(2, 3)):
+            while not _lock_call(f"{name}'s acquire", lambda: lock.acquire(blocking=False)):
+                yield
+            token = lock.token
+            trace.append(f"{name} takes the lock (fencing token {token})")
+            if _text(client.get(KEY)) != lock._secret:
+                raise verdict_fail(f"互斥 broken: {name} was told it holds the lock (token {token}), but the key holds "
+                                   f"another client's value {_text(client.get(KEY))!r} (seed {seed})",
+                                   "\n".join(trace[-8:]))
+            if granted and token <= granted[-1][0]:
+                raise verdict_fail(f"栅栏令牌 (fencing token) broken: {name}'s grant got token {token} after "
+                                   f"{granted[-1][1]}'s grant got {granted[-1][0]}; every grant's token must exceed "
+                                   f"all earlier ones (seed {seed})", "\n".join(trace[-8:]))
+            granted.append((token, name))
+            yield
+            if rng.random() < 0.4 and client.exists(KEY):
+                client.delete(KEY)
+                trace.append(f"{name} pauses past its TTL: the key expires")
+                for _ in range(rng.randint(2, 5)):
+                    yield
+            highest = store.highest.get("report")
+            try:
+                store.write("report", f"by {name}", token=token)
+                trace.append(f"{name} writes with token {token}: accepted")
+                if highest is not None and token < highest:
+                    raise verdict_fail(f"栅栏令牌 (fencing token) broken: {name}'s late write was accepted",
+                                       "\n".join(trace[-8:]))
+            except StaleToken:
+                trace.append(f"{name} writes with token {token}: refused")
+                if lock.is_held():
+                    raise verdict_fail(f"栅栏令牌 (fencing token) broken: {name} holds the lock, yet the storage "
+                                       f"refused its write with token {token}: a token of an earlier grant "
+                                       f"({highest}) was higher (seed {seed})", "\n".join(trace[-8:])) from None
+            try:
+                lock.release()
+            except LockLost:
+                pass
+            yield
+
+    tasks = {name: work(name) for name in names}
+    try:
+        for _ in range(5000):
+            if not tasks:
+                break
+            name = rng.choice(sorted(tasks))
+            try:
+                next(tasks[name])
+            except StopIteration:
+                del tasks[name]
+        else:
+            return Outcome.fail(f"死锁: no progress: {sorted(tasks)} never got the lock (seed {seed})",
+                                "\n".join(trace[-8:]))
+    except Verdict as verdict:
+        return verdict.outcome
+    finally:
+        client.close()
+    return Outcome.ok()
+
+
+# ------------------------------------------------------------------ every message names its rule
+_CONCEPTS = ("互斥", "死锁", "安全", "栅栏令牌", "锁续期", "原子")
+
+
+def named(concept: str):
+    """A check whose failure messages all name the course's concept (``concept`` if none does)."""
+    def wrap(check):
+        @functools.wraps(check)
+        def checked(fn: Any, seed: int) -> Outcome:
+            outcome = check(fn, seed)
+            if outcome.passed is False and not any(term in outcome.message for term in _CONCEPTS):
+                return Outcome(False, f"{concept} — {outcome.message}", outcome.excerpt)
+            return outcome
+        return checked
+    return wrap
+
+
+check_acquire_command = named("互斥 / 死锁 (SET NX with a TTL)")(check_acquire_command)
+check_release_script = named("安全 (only the holder releases)")(check_release_script)
+check_token_accepted = named("栅栏令牌 (fencing token)")(check_token_accepted)
+check_extend_script = named("锁续期 (lease renewal)")(check_extend_script)
+check_acquire_script = named("栅栏令牌 / 互斥 (the grant and its fencing token)")(check_acquire_script)
+
+
 register(
     2, "Redis lock", "lab2-redis-lock.ipynb",
     Part(2, "acquire_command", "SET NX with a TTL", 3,
@@ -601,4 +973,12 @@ register(
          "storage accepts a write whose token is at least the highest it has seen and refuses a lower one; a "
          "paused holder's late write is refused, the current holder may write again (栅栏令牌)",
          check_token_accepted),
+    Part(2, "extend_script", "The whole lock: the Lua renewal", 4,
+         "the renewal pushes the key's TTL to ARGV[2] ms only if it still holds the caller's token, compared inside "
+         "the script, and returns 1 or 0; it never extends, overwrites or re-creates another holder's key (锁续期, 安全)",
+         check_extend_script),
+    Part(2, "acquire_script", "The whole lock: the grant and its fencing token", 4,
+         "one script sets the key only if absent, with the TTL, and in the same atomic step INCRs the fence counter "
+         "and returns its value; a token exists exactly when the lock was granted and grows with every grant "
+         "(互斥, 死锁, 栅栏令牌)", check_acquire_script),
 )

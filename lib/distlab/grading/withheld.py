@@ -47,6 +47,8 @@ REFERENCE_ANSWERS: dict[int, dict[str, tuple[str, ...]]] = {
         "acquire_command": ("distlab.locks.redis:RedisLock", "distlab.locks.redis:ACQUIRE_SCRIPT"),
         "release_script": ("distlab.locks.redis:RELEASE_SCRIPT", "distlab.locks.redis:EXTEND_SCRIPT",
                            "distlab.locks.redis:release_allowed"),
+        "extend_script": ("distlab.locks.redis:EXTEND_SCRIPT", "distlab.locks.redis:RedisLock"),
+        "acquire_script": ("distlab.locks.redis:ACQUIRE_SCRIPT", "distlab.locks.redis:RedisLock"),
         "token_accepted": ("distlab.locks.api:token_accepted", "distlab.locks.api:FencedStore"),
     },
     3: {
