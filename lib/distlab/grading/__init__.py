@@ -33,7 +33,15 @@ def check(part: str, fn: Any, lab: int | None = None, show: bool = True) -> bool
         known = sorted(name for entry in LABS.values() for name in entry.parts)
         raise ValueError(f"no graded part called {part!r}; parts are {known}")
     graded = matches[0]
-    if not callable(fn):
+    if graded.kind == "system":
+        from collections.abc import Mapping
+
+        from distlab.grading.system import LocalSystem
+
+        if not isinstance(fn, Mapping):
+            raise TypeError(f"check({part!r}, globals()) needs your notebook's names (globals()), got {fn!r}")
+        fn = LocalSystem(fn, graded.components)
+    elif not callable(fn):
         raise TypeError(f"check({part!r}, ...) needs your function or class, got {fn!r}")
     results = run_part(graded, fn, [(seed, False) for seed in PUBLIC_SEEDS])
     passed = sum(1 for r in results if r.outcome.passed is True)

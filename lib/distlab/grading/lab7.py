@@ -557,6 +557,10 @@ def check_recover_history(fn: Any, seed: int) -> Outcome:
 
 
 def _committed_before_the_crash(fn: Any, seed: int) -> Outcome:
+    return committed_then_crash(Impl(recover_history=_recovery_seam(fn)), seed, "your recover_history")
+
+
+def committed_then_crash(impl: Impl, seed: int, whose: str = "your recover_history") -> Outcome:
     """The leader commits a txn and answers the client, then dies before any COMMIT leaves: the
     followers only logged it. The next leader must recover it from its log."""
     from distlab.check.zab import check_zab
@@ -564,7 +568,7 @@ def _committed_before_the_crash(fn: Any, seed: int) -> Outcome:
     from distlab.zk.errors import KeeperError
     from distlab.zk.ops import CreateRequest
 
-    e = Ensemble(servers=3, seed=seed, impl=Impl(recover_history=_recovery_seam(fn)))
+    e = Ensemble(servers=3, seed=seed, impl=impl)
     try:
         leader = e.wait_for_leader()
         zk = e.client(servers=[leader], timeout_ms=60_000, name="writer")
@@ -585,7 +589,7 @@ def _committed_before_the_crash(fn: Any, seed: int) -> Outcome:
     except ProcessError as error:
         return _unwrap(error)
     except (TimeoutError, KeeperError) as error:
-        return Outcome.fail(f"no committed txn lost (持久性) broken: with your recover_history the servers' histories "
+        return Outcome.fail(f"no committed txn lost (持久性) broken: with {whose} the servers' histories "
                             f"diverged after the leader crashed right after committing /answered, and the ensemble "
                             f"never served again ({error}). A recovering server must apply every txn it logged "
                             f"(seed {seed})")

@@ -124,6 +124,9 @@ class Part:
     # queue_committed_proposals): while this part is graded those names are bound to the
     # reference seams, so a mistake there costs only its own part.
     uses: tuple[str, ...] = ()
+    # kind "system" (the capstone): the graded cell defines every one of these (name, kind),
+    # and the check gets a :class:`System` that builds an ``Impl`` from them.
+    components: tuple[tuple[str, str], ...] = ()
 
     @property
     def function(self) -> str:
@@ -187,7 +190,7 @@ def load_all() -> dict[int, Lab]:
     """Import every lab module so :data:`LABS` is complete."""
     from distlab.grading import lab5  # noqa: F401
 
-    for name in ("lab0", "lab3", "lab6", "lab7", "lab1", "lab2", "lab4", "lab8", "lab9"):
+    for name in ("lab0", "lab3", "lab6", "lab7", "lab1", "lab2", "lab4", "lab8", "lab9", "lab10"):
         try:
             __import__(f"distlab.grading.{name}")
         except ModuleNotFoundError as error:

@@ -83,6 +83,10 @@ def _proxy(sandbox: Sandbox, part: Part) -> Any:
     """The learner's function or class, as the part's check will call it."""
     if part.kind == "class":
         return RemoteClass(sandbox, part.function)
+    if part.kind == "system":
+        from distlab.grading.system import RemoteSystem
+
+        return RemoteSystem(sandbox, part.components)
     if part.kind == "generator":
         def start(*args: Any, **seams: Any) -> RemoteGenerator:
             # seams passed in stay here; the sandbox gets the grader's reference seams by name
@@ -295,9 +299,11 @@ def grade_notebook(path: str | Path, lab: int | None = None, student: str | None
                                 f"{part_result.cell}, was graded ({earlier} ran before it)")
         others = [(c.source, f"<{_cell_label(c)}: {name}>") for name, c in cells.items() if name != part.name]
         filename = f"<{part_result.cell}: {part.name}>"
+        graded_names = part.components or ((part.function, part.kind),)
         try:
-            problem = provenance_problem(part.function, part.kind, cell.source, part_result.cell,
-                                         [setup] + [source for source, _ in others])
+            problem = next(filter(None, (provenance_problem(name, kind, cell.source, part_result.cell,
+                                                            [setup] + [source for source, _ in others])
+                                         for name, kind in graded_names)), None)
         except SyntaxError as error:
             part_result.message = (f"the graded cell ({part_result.cell}) does not parse: {error.msg} at line "
                                    f"{error.lineno} (IPython magics such as %time or !pip are not run by the grader)")
@@ -307,16 +313,11 @@ def grade_notebook(path: str | Path, lab: int | None = None, student: str | None
             continue
         sandbox = None
         try:
-            sandbox = Sandbox(cell.source, [part.function], limits, extra=others, setup=setup, filename=filename,
-                              lab=result.lab, session=session, references=_seams_for(part), bind=part.uses)
-            loaded = sandbox.loaded.get(part.function) if isinstance(sandbox.loaded, dict) else None
-            origin = loaded.get("origin") if isinstance(loaded, dict) else "missing"
-            if not isinstance(loaded, dict) or not loaded.get("callable"):
-                part_result.message = f"the graded cell ({part_result.cell}) does not define {part.function}()"
-            elif origin != "cell":
-                part_result.message = (f"`{part.function}` must be written in your notebook; it was "
-                                       f"{_plain(origin)}")
-            else:
+            sandbox = Sandbox(cell.source, [name for name, _ in graded_names], limits, extra=others, setup=setup,
+                              filename=filename, lab=result.lab, session=session, references=_seams_for(part),
+                              bind=part.uses)
+            part_result.message = _load_problem(sandbox.loaded, graded_names, part_result.cell)
+            if not part_result.message:
                 part_result.seeds = run_part(part, _proxy(sandbox, part), seeds, limits.part_budget_s, sandbox)
         except LearnerError as error:
             part_result.message = f"the notebook's code failed to load: {_learner_message(error)}"
@@ -331,6 +332,18 @@ def grade_notebook(path: str | Path, lab: int | None = None, student: str | None
         part_result.points = round(part.points * part_result.passed / total, 2) if total else 0.0
     result.seconds = time.monotonic() - started
     return result
+
+
+def _load_problem(loaded: Any, names: tuple[tuple[str, str], ...], cell: str) -> str:
+    """What the worker's report of the graded names says is wrong ("" if nothing)."""
+    for name, _kind in names:
+        entry = loaded.get(name) if isinstance(loaded, dict) else None
+        origin = entry.get("origin") if isinstance(entry, dict) else "missing"
+        if not isinstance(entry, dict) or not entry.get("callable"):
+            return f"the graded cell ({cell}) does not define {name}()"
+        if origin != "cell":
+            return f"`{name}` must be written in your notebook; it was {_plain(origin)}"
+    return ""
 
 
 def _seams_for(part: Part) -> Callable[[str], Callable[..., Any]]:

@@ -494,8 +494,11 @@ class Sandbox:
             raise GraderError(f"the grader's worker did not start ({command[0]}): {tail or 'no output'}")
 
     # ------------------------------------------------------------------ calls ------------
-    def call(self, name: str, *args: Any, with_refs: tuple[str, ...] = ()) -> Any:
-        return decode(self._request({"call": name, "args": encode(list(args)), "with": list(with_refs)}))
+    def call(self, name: str, *args: Any, with_refs: tuple[str, ...] = (), own: tuple[str, ...] = ()) -> Any:
+        """Call the submission's ``name``; ``with_refs`` seams are the grader's references,
+        ``own`` ones the submission's own functions of those names (the capstone's)."""
+        return decode(self._request({"call": name, "args": encode(list(args)), "with": list(with_refs),
+                                     "own": list(own)}))
 
     def new(self, name: str, *args: Any) -> int:
         return self._request({"new": name, "args": encode(list(args))})

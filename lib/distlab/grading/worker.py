@@ -135,6 +135,7 @@ def serve(out) -> None:
                 fn = namespace.get(request["call"])
                 args = decode(request.get("args", []))
                 kwargs = {name: channel.seam(name) for name in request.get("with", [])}
+                kwargs.update({name: namespace[name] for name in request.get("own", [])})  # the capstone
                 value = fn(*args, **kwargs)
                 if request.get("generator"):
                     if not (hasattr(value, "send") and hasattr(value, "throw")):
