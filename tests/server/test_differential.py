@@ -8,7 +8,6 @@ standalone ZooKeeper of ``make services-up``).
 
 from __future__ import annotations
 
-import struct
 import uuid
 
 import pytest

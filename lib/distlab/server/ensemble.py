@@ -31,6 +31,7 @@ from typing import Any
 from distlab.server.fourletter import ServerFacts, answer
 from distlab.server.quorum_front import WireFront
 from distlab.server.realtime import Journal, RealtimeDriver
+from distlab.server.tcp import environment
 from distlab.zab.config import EnsembleConfig
 from distlab.zab.peer import QuorumPeer
 
@@ -40,6 +41,7 @@ __all__ = ["QuorumMember", "run_member", "run_ensemble", "parse_peers", "free_ba
 log = logging.getLogger("distlab.server")
 
 _MODES = {"LEADING": "leader", "FOLLOWING": "follower", "OBSERVING": "observer"}
+SESSIONLESS_TIMEOUT_S = 10
 
 
 def free_base_port(size: int = 3, host: str = "127.0.0.1") -> int:
@@ -125,7 +127,7 @@ class QuorumMember:
             received=self._received, sent=self._sent, outstanding=0, client_port=self.client_port,
             tick_time=self.peer.config.tick_ms, min_session_timeout=2 * self.peer.config.tick_ms,
             max_session_timeout=20 * self.peer.config.tick_ms, data_dir=self.data_dir,
-            server_id=self.sid)
+            server_id=self.sid, extra_env=environment())
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         node = f"client:{self.sid}:{next(self._ids)}"
@@ -156,6 +158,12 @@ class QuorumMember:
                     writer.close()
 
         self.driver.endpoints[node] = lambda msg: carry(front.from_peer(msg))
+
+        def sessionless() -> None:  # NIOServerCnxnFactory: no ConnectRequest within 10 s
+            if state["open"] and front.session_id is None:
+                carry([("close", f"no ConnectRequest within {SESSIONLESS_TIMEOUT_S} s")])
+
+        timer = asyncio.get_running_loop().call_later(SESSIONLESS_TIMEOUT_S, sessionless)
         try:
             while state["open"]:
                 data = await reader.read(1 << 16)
@@ -168,6 +176,7 @@ class QuorumMember:
         except (ConnectionError, OSError):
             pass
         finally:
+            timer.cancel()
             self.driver.endpoints.pop(node, None)
             state["open"] = False
             writer.close()

@@ -39,7 +39,7 @@ class ServerFacts:
     server_id: int = 0
     # (remote "ip:port", received, sent) of every open connection
     connections: list[tuple[str, int, int]] = field(default_factory=list)
-    extra_env: dict[str, str] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)  # envi's lines (host.name ...), from the driver
 
 
 def _srvr(f: ServerFacts, clients: bool) -> str:
@@ -82,17 +82,7 @@ def _mntr(f: ServerFacts) -> str:
 
 
 def _envi(f: ServerFacts) -> str:
-    import platform
-    import socket
-
-    env = {
-        "zookeeper.version": f"{ZOOKEEPER_VERSION}, built on distlab",
-        "host.name": socket.gethostname(),
-        "python.version": platform.python_version(),
-        "os.name": platform.system(),
-        "os.arch": platform.machine(),
-        **f.extra_env,
-    }
+    env = {"zookeeper.version": f"{ZOOKEEPER_VERSION}, built on distlab", **f.extra_env}
     return "Environment:\n" + "".join(f"{k}={v}\n" for k, v in env.items())
 
 

@@ -198,6 +198,7 @@ class StandaloneServer:
         self.sessionless_timeout = sessionless_timeout
         self.client_port = client_port
         self.data_dir = data_dir
+        self.environment: dict[str, str] = {}  # envi's host and runtime lines; the driver fills it
         self._cnxns: dict[ConnId, _Cnxn] = {}
         self._by_session: dict[int, ConnId] = {}
         self._received = 0
@@ -277,6 +278,7 @@ class StandaloneServer:
             data_dir=self.data_dir,
             server_id=self.server_id,
             connections=[(c.address, c.received, c.sent) for c in self._cnxns.values()],
+            extra_env=self.environment,
         )
 
     @property

@@ -16,9 +16,18 @@ import time
 from distlab.server.standalone import Output, StandaloneServer
 from distlab.server.storage import DiskStore
 
-__all__ = ["TcpDriver", "wall_ms"]
+__all__ = ["TcpDriver", "wall_ms", "environment"]
 
 log = logging.getLogger("distlab.server")
+
+
+def environment() -> dict[str, str]:
+    """The ``envi`` lines only a driver can know: host and runtime."""
+    import platform
+    import socket
+
+    return {"host.name": socket.gethostname(), "python.version": platform.python_version(),
+            "os.name": platform.system(), "os.arch": platform.machine()}
 
 
 def wall_ms() -> int:
@@ -32,6 +41,7 @@ class TcpDriver:
     def __init__(self, core: StandaloneServer, host: str, port: int,
                  store: DiskStore | None = None) -> None:
         self.core = core
+        core.environment.update(environment())
         self.host = host
         self.port = port
         self.store = store
