@@ -269,6 +269,8 @@ def test_restart_keeps_data_and_sessions(serve_factory, tmp_path) -> None:
         client.create("/kept", b"v1")
         client.create("/mine", ephemeral=True)
         session = client.client_id
+        changed = threading.Event()
+        client.get("/kept", watch=lambda event: changed.set())
         server.kill()
         restarted = serve_factory("--data", str(data), port=server.port, name="restarted")
         deadline = time.monotonic() + 10
@@ -278,6 +280,12 @@ def test_restart_keeps_data_and_sessions(serve_factory, tmp_path) -> None:
         assert client.client_id == session  # the same session, re-attached
         assert client.exists("/mine") is not None  # so its ephemeral is still there
         assert "Re-established session" in restarted.log
+        # kazoo re-registered its watch on the new connection (setWatches): it still fires
+        other = new_client(restarted.hosts)
+        other.set("/kept", b"v2")
+        other.stop()
+        other.close()
+        assert changed.wait(5)
     finally:
         client.stop()
         client.close()
