@@ -955,7 +955,7 @@ def _renewal_race(sql: str, rng: random.Random, seed: int) -> Outcome:
 
 
 # ------------------------------------------------------------------ every message names its rule
-_CONCEPTS = ("互斥", "死锁", "安全", "栅栏令牌", "锁续期", "更新丢失", "版本号", "租约")
+_CONCEPTS = ("互斥", "死锁", "安全", "栅栏令牌", "锁续期", "更新丢失")
 
 
 def named(concept: str) -> Callable[[Callable[[Any, int], Outcome]], Callable[[Any, int], Outcome]]:
