@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
-from kazoo.exceptions import NoNodeError
+from kazoo.exceptions import NoAuthError, NoNodeError
+from kazoo.security import make_digest_acl
 
 from tests.server.conftest import ROOT, ZKCLI
 from tests.server.rawclient import four_letter_word
@@ -129,6 +130,25 @@ def test_kazoo_on_the_pseudo_cluster_survives_a_leader_kill(ensemble: Ensemble) 
         assert lock.acquire(timeout=5)
         lock.release()
         session = zk.client_id
+
+        # ACLs: the identities travel with each write to the leader; reads are checked locally
+        zk.add_auth("digest", "alice:secret")
+        zk.create("/private", b"s3cret", acl=[make_digest_acl("alice", "secret", all=True)])
+        for member in ensemble.ports.values():  # a stranger on every member
+            stranger = KazooClient(hosts=f"127.0.0.1:{member}", timeout=6)
+            stranger.start(timeout=15)
+            try:
+                stranger.sync("/private")
+                with pytest.raises(NoAuthError):
+                    stranger.get("/private")
+                with pytest.raises(NoAuthError):
+                    stranger.set("/private", b"mine")
+                assert stranger.get_acls("/app")[0][0].id.id == "anyone"
+            finally:
+                stranger.stop()
+                stranger.close()
+        assert zk.get("/private")[0] == b"s3cret"
+        assert zk.set_acls("/private", [make_digest_acl("alice", "secret", all=True)]).aversion == 1
 
         leader = ensemble.leader()
         ensemble.kill(leader)

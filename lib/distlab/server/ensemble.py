@@ -131,10 +131,12 @@ class QuorumMember:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         node = f"client:{self.sid}:{next(self._ids)}"
-        front = WireFront(node)
         state = {"open": True}
         peername = writer.get_extra_info("peername") or ("?", 0)
         address = f"{peername[0]}:{peername[1]}"
+        peer = self.peer  # its tree is replaced by a SNAP: look it up each time
+        front = WireFront(node, str(peername[0]),
+                          acl_of=lambda path: peer.tree.acl_of(path) if path in peer.tree else None)
 
         def carry(actions: list[tuple[str, Any]]) -> None:
             for kind, arg in actions:

@@ -11,14 +11,19 @@ in, a list of actions out, for the driver to carry out in order::
     ("close", reason)  close the connection (after what was sent)
     ("four", word)     answer a four-letter word, then close
 
-What it maps (and what the ensemble does not model: ACLs — every node is world:anyone and
-``addauth digest`` is accepted; setACL and containers/TTLs answer Unimplemented):
+ACLs work as on a standalone server: the connection's identities (its ip, and what
+``addauth`` added) travel with each write as an ``AuthenticatedRequest``, so the leader's
+``prepare`` checks them where ``PrepRequestProcessor`` does; reads are checked here against
+the member's own tree, as ``FinalRequestProcessor`` checks them on the serving server.
+Containers and TTL nodes answer Unimplemented.
+
+What it maps:
 
 - ConnectRequest -> ``Connect`` (session id 0 -> None); the password is checked here, the
   session in the peer; ``ConnectRefused`` closes the connection (the client tries another
   server), with the "session expired" answer (timeout 0) when the session is gone.
 - exists/getData/getChildren -> the peer's reads; getChildren2 and getACL add an ``Exists``
-  for the stat; writes and multi -> ``ClientRequest`` with the request ``to_request`` builds;
+  for the stat; setACL is a write; writes and multi -> ``ClientRequest`` with the request ``to_request`` builds;
   sync -> ``SyncRequest``; setWatches -> ``SetWatches`` then the reply (events first, as
   ``DataTree.setWatches`` sends them); closeSession -> ``CloseSession``, reply, close.
 - A ConnectionLoss or SessionExpired answer closes the connection: that is how ZooKeeper
@@ -27,7 +32,7 @@ What it maps (and what the ensemble does not model: ACLs — every node is world
 
 from __future__ import annotations
 
-from typing import Any, Hashable
+from typing import Any, Callable, Hashable
 
 from distlab.server import jute
 from distlab.server.connection import (
@@ -42,9 +47,10 @@ from distlab.server.jute import OpCode, ReplyHeader, WatcherEvent, Writer, Xid
 from distlab.server.requests import encode_result, to_request
 from distlab.server.standalone import session_password
 from distlab.zab import clientproto as cp
-from distlab.zk.acl import OPEN_ACL_UNSAFE
+from distlab.zk import acl as acls
+from distlab.zk.acl import Id
 from distlab.zk.errors import Code, KeeperError
-from distlab.zk.ops import MultiResult
+from distlab.zk.ops import AuthenticatedRequest, MultiResult
 from distlab.zk.watches import KeeperState
 
 __all__ = ["WireFront"]
@@ -52,7 +58,7 @@ __all__ = ["WireFront"]
 Action = tuple[str, Any]
 _INTERNAL_XID = 1 << 40  # xids the front adds for itself (a stat for getChildren2 / getACL)
 _WRITES = {OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL, OpCode.delete,
-           OpCode.setData, OpCode.check, OpCode.multi}
+           OpCode.setData, OpCode.setACL, OpCode.check, OpCode.multi}
 _KNOWN = _WRITES | {OpCode.exists, OpCode.getData, OpCode.getChildren, OpCode.getChildren2,
                     OpCode.sync, OpCode.getACL, OpCode.setACL, OpCode.setWatches, OpCode.setWatches2,
                     OpCode.closeSession, OpCode.ping, OpCode.auth, OpCode.whoAmI, OpCode.reconfig,
@@ -64,8 +70,12 @@ _KNOWN = _WRITES | {OpCode.exists, OpCode.getData, OpCode.getChildren, OpCode.ge
 class WireFront:
     """One client connection to a pseudo-cluster member (see the module docstring)."""
 
-    def __init__(self, node: Hashable) -> None:
+    def __init__(self, node: Hashable, remote_ip: str = "127.0.0.1",
+                 acl_of: Callable[[str], tuple | None] | None = None) -> None:
         self.node = node
+        self.auth: list[Id] = [Id("ip", remote_ip)]  # every connection is its address
+        self._remote_ip = remote_ip
+        self._acl_of = acl_of or (lambda path: None)  # the member's tree: a node's ACL or None
         self.proto = ClientConnection()
         self.session_id: int | None = None
         self.last_zxid = 0
@@ -111,11 +121,14 @@ class WireFront:
             return [("peer", cp.ClientPing(sid))]
         if t == OpCode.auth:
             assert isinstance(record, jute.AuthOp)
-            if record.scheme not in ("digest", "ip"):
+            identity = acls.authenticate(record.scheme, record.auth, self._remote_ip)
+            if identity is None:
                 return [("send", frame(ReplyHeader(xid, 0, Code.AUTHFAILED).encode())),
                         ("close", f"no authentication provider for scheme {record.scheme}")]
+            if identity not in self.auth:
+                self.auth.append(identity)
             return [("send", frame(ReplyHeader(xid, 0, 0).encode()))]
-        if record is None or t in (OpCode.setACL, OpCode.whoAmI):
+        if record is None or t == OpCode.whoAmI:
             return [self._reply(xid, Code.UNIMPLEMENTED)]
         if t in (OpCode.setWatches, OpCode.setWatches2):
             assert isinstance(record, jute.SetWatchesOp)
@@ -132,9 +145,19 @@ class WireFront:
             except KeeperError as error:
                 return [self._reply(xid, error.code)]
             self._pending[xid] = ("write", t, op_types)
+            request = AuthenticatedRequest(request=request, auth=tuple(self.auth))
             return [("peer", cp.ClientRequest(sid, xid, request))]
         path = record.path  # type: ignore[attr-defined]
         watch = getattr(record, "watch", False)
+        if t != OpCode.sync:
+            # FinalRequestProcessor: READ on an existing node (getACL: READ or ADMIN)
+            needed = acls.Perms.READ | (acls.Perms.ADMIN if t == OpCode.getACL else 0)
+            node_acl = self._acl_of(path) if "\0" not in path else None
+            if node_acl is not None:
+                try:
+                    acls.check_acl(node_acl, needed, self.auth, path)
+                except KeeperError as error:
+                    return [self._reply(xid, error.code)]
         if t == OpCode.sync:
             self._pending[xid] = ("sync", path)
             return [("peer", cp.ClientRequest(sid, xid, cp.SyncRequest(path)))]
@@ -159,7 +182,7 @@ class WireFront:
             self._pending[xid] = ("children2", None, False)
             actions.append(("peer", cp.ClientRequest(sid, xid, cp.GetChildren(path, watch))))
         else:
-            self._pending[xid] = ("acl", None, True)
+            self._pending[xid] = ("acl", self._acl_of(path) or acls.OPEN_ACL_UNSAFE, True)
         actions.append(("peer", cp.ClientRequest(sid, stat_xid, cp.Exists(path))))
         return actions
 
@@ -241,7 +264,13 @@ class WireFront:
         if todo[0] == "children2":
             w.string_vector(todo[1] or []).stat(stat)
         else:
-            w.acl_vector(list(OPEN_ACL_UNSAFE)).stat(stat)
+            node_acl = todo[1]  # the ACL read when the request came in
+            try:
+                acls.check_acl(node_acl, acls.Perms.ADMIN, self.auth)
+                may_admin = True
+            except KeeperError:
+                may_admin = False
+            w.acl_vector(acls.masked_for(node_acl, may_admin)).stat(stat)
         return [self._reply(xid, 0, w.getvalue(), zxid=reply.zxid)]
 
     # --- helpers -----------------------------------------------------------------------------

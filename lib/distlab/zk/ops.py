@@ -67,6 +67,7 @@ __all__ = [
     "MultiRequest",
     "CreateSessionRequest",
     "CloseSessionRequest",
+    "AuthenticatedRequest",
     "Request",
     "WriteOp",
     # txns
@@ -233,6 +234,18 @@ class CreateSessionRequest:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CloseSessionRequest:
     """Close the requesting session and delete its ephemerals (``OpCode.closeSession``)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthenticatedRequest:
+    """A write with the identities of the connection that sent it (``Request.authInfo``).
+
+    A replicated server prepares writes on the leader, far from the client's connection, so
+    the identities travel with the request; ``prepare`` checks ACLs against them.
+    """
+
+    request: object
+    auth: tuple[Id, ...]
 
 
 def as_received(cls: type, **fields: object) -> object:
@@ -624,6 +637,8 @@ def prepare(
         KeeperError: the request must fail (NoNode, NodeExists, BadVersion, ...). Nothing
             changed. ZooKeeper would still log an ``ErrorTxn`` for it; the caller decides.
     """
+    if isinstance(request, AuthenticatedRequest):
+        request, auth = request.request, request.auth
     view = _View(tree, outstanding, None if auth is None else list(auth))
     header = {"zxid": zxid, "time": time, "session_id": session_id}
     if isinstance(request, MultiRequest):
