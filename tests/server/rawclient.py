@@ -6,7 +6,7 @@ import socket
 import struct
 
 from distlab.server.connection import frame
-from distlab.server.jute import ConnectRequest, ConnectResponse, OpCode, Reader, Writer, encode_request
+from distlab.server.jute import ConnectRequest, ConnectResponse, OpCode, Writer, encode_request
 
 
 class RawClient:
@@ -78,7 +78,3 @@ def four_letter_word(port: int, word: str) -> str:
             if not data:
                 return out.decode()
             out += data
-
-
-def reader(body: bytes) -> Reader:
-    return Reader(body)

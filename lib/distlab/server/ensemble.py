@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import shutil
 import signal
 import subprocess
 import sys
@@ -188,6 +189,7 @@ class QuorumMember:
 def run_member(sid: int, peers: dict[int, tuple[str, int]], host: str, port: int, data_dir: str | None,
                tick_ms: int, fsync: bool) -> int:
     """Run one member until SIGINT/SIGTERM."""
+    scratch = data_dir is None  # a member without --data keeps nothing after it stops
     data_dir = data_dir or tempfile.mkdtemp(prefix=f"distlab-member-{sid}-")
 
     async def main() -> None:
@@ -206,6 +208,9 @@ def run_member(sid: int, peers: dict[int, tuple[str, int]], host: str, port: int
     except OSError as error:
         log.error("cannot serve: %s", error)
         return 1
+    finally:
+        if scratch:
+            shutil.rmtree(data_dir, ignore_errors=True)
     return 0
 
 
@@ -217,6 +222,7 @@ def run_ensemble(size: int, base_port: int, peer_base_port: int | None, host: st
     ``peer_base_port + i - 1`` (default ``base_port + 1000``). SIGINT/SIGTERM stops them all.
     """
     peer_base = peer_base_port or base_port + 1000
+    scratch = data_dir is None  # without --data the members' journals go when they stop
     root = Path(data_dir or tempfile.mkdtemp(prefix="distlab-ensemble-"))
     peers = ",".join(f"{host}:{peer_base + i}" for i in range(size))
     children: list[subprocess.Popen] = []
@@ -240,4 +246,6 @@ def run_ensemble(size: int, base_port: int, peer_base_port: int | None, host: st
     # A member killed (kill -9) stays dead, as a crashed server would; the rest keep serving.
     while any(child.poll() is None for child in children):
         time.sleep(0.2)
+    if scratch:
+        shutil.rmtree(root, ignore_errors=True)
     return 0

@@ -43,6 +43,7 @@ __all__ = [
     "encode_stat",
     "encode_reply",
     "encode_watcher_event",
+    "encode_request",
 ]
 
 T = TypeVar("T")
@@ -322,11 +323,6 @@ def encode_stat(stat: Stat) -> bytes:
     )
 
 
-def decode_stat(r: Reader) -> Stat:
-    raw = bytes(r._take(_STAT.size))
-    return Stat(*_STAT.unpack(raw))
-
-
 def encode_reply(header: ReplyHeader, body: bytes = b"") -> bytes:
     """A reply frame's payload: the header, then the body only if the header says OK."""
     return header.encode() + (body if header.err == 0 else b"")
@@ -481,14 +477,6 @@ _MULTI_DECODERS = {
     for code in (OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL,
                  OpCode.delete, OpCode.setData, OpCode.check)
 }
-
-# Op codes ZooKeeper knows (Request.isValid) but distlab does not serve: answered Unimplemented.
-KNOWN_UNSERVED = frozenset({
-    OpCode.reconfig, OpCode.checkWatches, OpCode.removeWatches, OpCode.deleteContainer,
-    OpCode.multiRead, OpCode.sasl, OpCode.getEphemerals, OpCode.getAllChildrenNumber,
-    OpCode.addWatch,
-})
-
 
 def decode_request(frame: bytes) -> tuple[RequestHeader, object | None]:
     """Split a request frame into its header and its op record.
