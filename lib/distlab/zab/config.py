@@ -17,6 +17,7 @@ from distlab.zab.broadcast import ProcessAck, process_ack
 from distlab.zab.discovery import EpochToPropose, epoch_to_propose
 from distlab.zab.election import HandleNotification, VoteOrder, handle_notification, vote_order
 from distlab.zab.follower import FollowerStepFn, follower_step
+from distlab.zab.learner_sync import SyncStepFn, sync_step
 from distlab.zab.quorum import HasQuorum, has_quorum
 from distlab.zab.recovery import RecoverHistory, recover_history
 from distlab.zab.sync import ChooseSyncMode, choose_sync_mode
@@ -104,12 +105,13 @@ class Impl:
     epoch_to_propose: EpochToPropose = field(default=epoch_to_propose)
     follower_step: FollowerStepFn = field(default=follower_step)
     recover_history: RecoverHistory = field(default=recover_history)
+    sync_step: SyncStepFn = field(default=sync_step)
     # The data tree a server runs: ``tree()`` is a fresh one, ``tree.restore(snapshot)`` one from
     # a snapshot (``DataTree`` itself, or ``distlab.zk.plugged.tree_factory(YourTree)``, Lab 3).
     tree: Any = field(default=DataTree)
 
     def __post_init__(self) -> None:
         for name in ("vote_order", "handle_notification", "choose_sync_mode", "has_quorum", "process_ack",
-                     "epoch_to_propose", "follower_step", "recover_history", "tree"):
+                     "epoch_to_propose", "follower_step", "recover_history", "sync_step", "tree"):
             if not callable(getattr(self, name)):
                 raise UsageError(f"Impl.{name} must be callable, got {getattr(self, name)!r}")

@@ -24,6 +24,7 @@ from typing import Any
 
 from distlab.sansio import UsageError
 from distlab.zab.follower import FollowerLog, FollowerStep
+from distlab.zab.learner_sync import SyncStep, SyncView
 from distlab.zab.messages import (
     Ack,
     AckEpoch,
@@ -154,71 +155,62 @@ class Learner:
 
     # ------------------------------------------------------------------ synchronisation --
     def _on_sync_packet(self, msg: Any) -> None:
+        """Ask ``Impl.sync_step`` what to do with one sync packet, check it, and do it."""
         peer = self.peer
+        view = SyncView(self.mode, peer.last_logged_zxid, peer.tree.last_processed_zxid,
+                        tuple(p.zxid for p in self.not_logged), tuple(self.committed), self.last_queued,
+                        self.new_epoch or 0, self.phase == "newleader_acked", self.observer)
+        step = peer.impl.sync_step(view, msg)
+        if not isinstance(step, SyncStep):
+            raise UsageError(f"sync_step must return a SyncStep, got {step!r}")
+        if step.give_up is not None:
+            self._give_up(str(step.give_up))
+            return
         kind = type(msg)
-        if self.mode is None and kind in (Diff, Trunc, Snap):
-            if kind is Diff:
-                self.mode = "DIFF"
-            elif kind is Trunc:
-                self.mode = "TRUNC"
-                peer.truncate_log(msg.zxid)
-            else:
-                self.mode = "SNAP"
-                peer.load_snapshot(msg.zxid, msg.snapshot)
-            peer.note(f"{self.sid} syncing with {self.leader}: {self.mode} {format_zxid(msg.zxid)}")
-        elif self.mode is None and kind in (ProposalPacket, NewLeader):
-            # The plan starts with TRUNC+proposals or DIFF; anything else is ZooKeeper's
-            # "unexpected packet" (the learner exits).
-            self._give_up(f"sync began with {kind.__name__}, not DIFF, TRUNC or SNAP")
-        elif kind is ProposalPacket:
-            last = self.not_logged[-1].zxid if self.not_logged else self.peer.last_logged_zxid
-            if msg.zxid <= last:
-                return  # a duplicate
-            if self._queue_in_sync(msg.zxid):
-                self.not_logged.append(Proposal(msg.zxid, msg.txn, msg.cxid))
-        elif kind is Commit:
-            # Commits come in proposal order; a gap means a lost packet (impossible over TCP).
-            waiting = [p.zxid for p in self.not_logged if p.zxid not in self.committed]
-            if msg.zxid in self.committed or msg.zxid <= self.peer.tree.last_processed_zxid:
-                return  # a duplicate
-            if not waiting or waiting[0] != msg.zxid:
-                self._give_up(f"COMMIT {format_zxid(msg.zxid)} during sync, but the next uncommitted "
-                              f"proposal is {format_zxid(waiting[0]) if waiting else 'none'}")
-                return
-            self.committed.append(msg.zxid)
-        elif kind is Inform:
-            last = self.not_logged[-1].zxid if self.not_logged else self.peer.last_logged_zxid
-            if msg.zxid <= last:
-                return  # a duplicate
-            if self._queue_in_sync(msg.zxid):
-                self.not_logged.append(Proposal(msg.zxid, msg.txn, msg.cxid))
-                self.committed.append(msg.zxid)
-        elif kind is NewLeader and self.phase == "syncing":
-            self._on_new_leader(msg)
-        elif kind is UpToDate and self.phase == "newleader_acked":
-            self._on_uptodate()
+        if step.mode is not None:
+            self._start_sync(msg, step)
+        if step.queue:
+            self._queue_proposal(msg, view)
+        if step.commit is not None:
+            if step.commit not in (p.zxid for p in self.not_logged) or step.commit in self.committed:
+                raise UsageError(f"sync_step: commit {step.commit!r} is not a queued, uncommitted proposal: {step}")
+            self.committed.append(step.commit)
+        if kind is NewLeader and self.phase == "syncing" and (step.log or step.apply or step.ack):
+            self._on_new_leader(msg, step)
+        elif kind is UpToDate and self.phase == "newleader_acked" and step.serve:
+            self._on_uptodate(step)
+        elif (step.log or step.apply or step.ack or step.serve) and kind not in (NewLeader, UpToDate):
+            raise UsageError(f"sync_step: logging, applying and ACKing happen at NEWLEADER and UPTODATE, "
+                             f"not on {kind.__name__}: {step}")
 
-    def _queue_in_sync(self, zxid: int) -> bool:
-        """``Learner.enforceContinuousProposal`` during sync: what the leader's stream may skip.
+    def _start_sync(self, msg: Any, step: SyncStep) -> None:
+        peer = self.peer
+        expected = {Diff: "DIFF", Trunc: "TRUNC", Snap: "SNAP"}.get(type(msg))
+        if self.mode is not None or step.mode != expected:
+            raise UsageError(f"sync_step: mode {step.mode!r} on {type(msg).__name__} — the first packet of a sync "
+                             f"names its mode (DIFF, TRUNC or SNAP), once: {step}")
+        self.mode = step.mode
+        if step.mode == "TRUNC":
+            peer.truncate_log(msg.zxid)
+        elif step.mode == "SNAP":
+            peer.load_snapshot(msg.zxid, msg.snapshot)
+        peer.note(f"{self.sid} syncing with {self.leader}: {self.mode} {format_zxid(msg.zxid)}")
 
-        The first proposal of the sync stream is taken whatever came before it: it follows the
-        DIFF/TRUNC/SNAP the leader just chose, and a gap to our own last zxid is the leader's
-        business (``lastQueued`` starts at 0; 3.8 logs "Got zxid ... expected ..." and
-        accepts, ``Zab1_0Test.testNormalFollowerRun`` proposes (1,1000) right after a SNAP at
-        (1,1)). After that, a hole inside an epoch is refused (ZOOKEEPER-4925) and a jump to a
-        new epoch is noted and accepted. Returns False after giving up.
-        """
-        last = self.last_queued
-        if last != 0 and zxid != last + 1:
-            if epoch_of(zxid) <= epoch_of(last):
-                self._give_up(f"sync proposal {format_zxid(zxid)} does not follow {format_zxid(last)} (a hole)")
-                return False
-            self.peer.note(f"{self.sid}: sync got new-epoch proposal {format_zxid(zxid)} after {format_zxid(last)}")
-        elif last == 0 and zxid != self.peer.last_logged_zxid + 1:
-            self.peer.note(f"{self.sid}: sync got first proposal {format_zxid(zxid)}, expected "
+    def _queue_proposal(self, msg: Any, view: SyncView) -> None:
+        if type(msg) not in (ProposalPacket, Inform):
+            raise UsageError(f"sync_step: only a PROPOSAL or INFORM can be queued, not {type(msg).__name__}")
+        last = self.not_logged[-1].zxid if self.not_logged else self.peer.last_logged_zxid
+        if msg.zxid <= last:
+            raise UsageError(f"sync_step: queued {format_zxid(msg.zxid)} after {format_zxid(last)}: a duplicate, or "
+                             "out of order")
+        if view.last_queued and msg.zxid != view.last_queued + 1:
+            self.peer.note(f"{self.sid}: sync got new-epoch proposal {format_zxid(msg.zxid)} after "
+                           f"{format_zxid(view.last_queued)}")
+        elif not view.last_queued and msg.zxid != self.peer.last_logged_zxid + 1:
+            self.peer.note(f"{self.sid}: sync got first proposal {format_zxid(msg.zxid)}, expected "
                            f"{format_zxid(self.peer.last_logged_zxid + 1)} (accepted, as ZooKeeper does)")
-        self.last_queued = zxid
-        return True
+        self.last_queued = msg.zxid
+        self.not_logged.append(Proposal(msg.zxid, msg.txn, msg.cxid))
 
     def _continuous(self, zxid: int) -> bool:
         """No hole in the history: ``enforceContinuousProposal`` (ZOOKEEPER-4925), and more.
@@ -239,58 +231,70 @@ class Learner:
             self._give_up(f"proposal {format_zxid(zxid)} does not follow {format_zxid(last)} (a hole)")
         return ok
 
-    def _log_and_apply_committed(self) -> None:
-        """Log and apply, in zxid order, every buffered proposal whose COMMIT has arrived."""
+    def _log_and_apply(self, step: SyncStep, allow_uncommitted_log: bool) -> list[Proposal]:
+        """Log ``step.log`` and apply ``step.apply`` (queued zxids, in order); checked first."""
         peer = self.peer
+        queued = [p.zxid for p in self.not_logged]
+        if tuple(step.log) != tuple(queued[:len(step.log)]):
+            raise UsageError(f"sync_step: log {list(map(format_zxid, step.log))} — queued proposals are logged in "
+                             f"order, from the first ({list(map(format_zxid, queued))} are queued): {step}")
         committed = set(self.committed)
-        applied = 0
-        for p in self.not_logged:
-            if p.zxid not in committed:
-                break  # in order only: nothing after an uncommitted proposal is applied
-            if p.zxid > peer.last_logged_zxid:
-                peer.log_append(p)
-                peer.apply_committed(p)
-            applied += 1
-        self.not_logged = self.not_logged[applied:]
+        if not allow_uncommitted_log and any(z not in committed for z in step.log):
+            raise UsageError(f"sync_step: at NEWLEADER only committed proposals are logged and applied: {step}")
+        if tuple(step.apply) != tuple(step.log[:len(step.apply)]) or any(z not in committed for z in step.apply):
+            raise UsageError(f"sync_step: apply {list(map(format_zxid, step.apply))} — only logged, committed "
+                             f"proposals are applied, in order: {step}")
+        logged = []
+        for p in self.not_logged[:len(step.log)]:
+            peer.log_append(p)
+            logged.append(p)
+        for p in logged[:len(step.apply)]:
+            peer.apply_committed(p)
+        self.not_logged = self.not_logged[len(step.log):]
         self.committed = [z for z in self.committed if z > peer.tree.last_processed_zxid]
+        return logged
 
-    def _on_new_leader(self, msg: NewLeader) -> None:
+    def _on_new_leader(self, msg: NewLeader, step: SyncStep) -> None:
         peer = self.peer
-        if msg.zxid != make_zxid(self.new_epoch, 0):
-            self._give_up(f"NEWLEADER {format_zxid(msg.zxid)} does not match epoch {self.new_epoch}")
-            return
+        if tuple(step.ack) not in ((), (msg.zxid,)):
+            raise UsageError(f"sync_step: at NEWLEADER the only ACK is NEWLEADER's own ({format_zxid(msg.zxid)}): "
+                             f"{step}")
         # The order is the point (ZOOKEEPER-3911/4646/4643): snapshot and txns durable and
         # applied, then the epoch, then the ACK. Effects carry writes out before sends, so the
         # ACK leaves last.
         peer.commit_snapshot()
-        self._log_and_apply_committed()
+        self._log_and_apply(step, allow_uncommitted_log=False)
         peer.persist_current_epoch(self.new_epoch)
         self.phase = "newleader_acked"
-        peer.send(self.leader, Ack(msg.zxid))
+        if step.ack:
+            peer.send(self.leader, Ack(msg.zxid))
 
-    def _on_uptodate(self) -> None:
+    def _on_uptodate(self, step: SyncStep) -> None:
         from distlab.zab.peer import ZabState
 
         peer = self.peer
+        epoch_zxid = make_zxid(self.new_epoch, 0)
+        acks = list(step.ack)
+        if acks and acks[0] == epoch_zxid:
+            acks = acks[1:]
+            acked_uptodate = True
+        else:
+            acked_uptodate = False
+        if any(z not in step.log for z in acks) or (self.observer and acks):
+            raise UsageError(f"sync_step: at UPTODATE a follower ACKs {format_zxid(epoch_zxid)} and then the proposals "
+                             f"it logs now (an observer none): {step}")
         self.phase = "serving"
         peer.zab_state = ZabState.BROADCAST
-        peer.send(self.leader, Ack(make_zxid(self.new_epoch, 0)))
+        if acked_uptodate:
+            peer.send(self.leader, Ack(epoch_zxid))
         peer.update_election_vote(self.new_epoch)
         # Every proposal that came after NEWLEADER is logged now, and each is ACKed, committed
         # or not (FollowerZooKeeperServer.logRequest -> SendAckRequestProcessor); then the
         # committed ones are applied (fzk.commit). Observers never ACK; theirs are all INFORMs.
-        committed = set(self.committed)
-        logged = []
-        for p in self.not_logged:
-            if p.zxid > peer.last_logged_zxid:
-                peer.log_append(p)
-                logged.append(p)
-                if not self.observer:
-                    peer.send(self.leader, Ack(p.zxid))
+        logged = self._log_and_apply(step, allow_uncommitted_log=True)
         for p in logged:
-            if p.zxid not in committed:
-                break  # commits come in order: the rest wait for broadcast COMMITs
-            peer.apply_committed(p)
+            if p.zxid in acks:
+                peer.send(self.leader, Ack(p.zxid))
         self.not_logged = []
         self.committed = []
         peer.note(f"{self.sid} is up to date with leader {self.leader} in epoch {self.new_epoch} "
