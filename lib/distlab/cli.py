@@ -10,6 +10,7 @@
     distlab grade PATH [--lab N] [--format table|json|gradescope|junit] [--out DIR] [--jobs N]
     distlab labs build [--check] [--solutions DIR --labs DIR]   generate labs/ from solutions/
     distlab course init DIR [--force]             copy the chapters and labs into DIR
+    distlab gradescope build --lab N --out autograder.zip   Gradescope's autograder bundle
     distlab serve --port 2181 [--data DIR]        ZooKeeper's wire protocol for real clients
 
 Each subcommand is one row of :data:`SUBCOMMANDS`: its name, a one-line help, a function that
@@ -156,6 +157,47 @@ def _run_course(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------ gradescope ----
+GRADESCOPE_BUILD_HELP = """\
+Write Gradescope's autograder zip for one lab: setup.sh (installs python3, python3-venv and
+bubblewrap with apt on Gradescope's Ubuntu image, then this grader's wheel and its dependencies
+with pip), run_autograder (grades the one notebook a student uploads; with none or several,
+the student sees one failed test saying so) and the grader as a wheel built from this checkout
+(no solutions). Upload the zip as the assignment's autograder (base image Ubuntu 22.04 or newer).
+
+If DISTLAB_GRADER_SECRET or DISTLAB_GRADER_SECRET_FILE is set, the secret that hidden seeds
+derive from goes into the zip: keep that zip private (it is written readable by you only).
+Without one, hidden seeds derive from a built-in value that anyone with distlab can compute."""
+
+
+def _configure_gradescope(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    build = actions.add_parser("build", help="write the autograder zip for one lab",
+                               description=GRADESCOPE_BUILD_HELP,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    build.add_argument("--lab", type=int, required=True, help="the lab to grade (its number)")
+    build.add_argument("--out", type=Path, default=Path("autograder.zip"),
+                       help="the zip to write (default: autograder.zip)")
+    build.add_argument("--wheel", type=Path, help="bundle this distlab wheel instead of building one "
+                       "from the checkout (needed when distlab is not run from a checkout)")
+
+
+def _run_gradescope(args: argparse.Namespace) -> int:
+    from distlab.grading.gradescope import BundleError, build_bundle
+
+    try:
+        bundle = build_bundle(args.lab, args.out, wheel=args.wheel)
+    except (BundleError, OSError) as error:
+        print(f"distlab gradescope build: {error}", file=sys.stderr)
+        return 1
+    print(f"distlab gradescope build: {bundle.path} for lab {bundle.lab} ({bundle.max_score:g} points): "
+          + ", ".join(bundle.names))
+    print("  hidden seeds: " + ("from the instructor's secret, which is in the zip: keep it private"
+                                if bundle.has_secret else
+                                "built-in, NOT secret (set DISTLAB_GRADER_SECRET or DISTLAB_GRADER_SECRET_FILE)"))
+    return 0
+
+
 # ----------------------------------------------------------------------------- serve ----
 def _run_serve(args: argparse.Namespace) -> int:
     # Imported only when serving: the other commands never depend on the server's modules.
@@ -180,6 +222,8 @@ SUBCOMMANDS: list[Subcommand] = [
                _configure_forwarded, _run_labs, forwarded=True),
     Subcommand("course", "copy the course's chapters and labs into a folder: course init DIR",
                _configure_course, _run_course),
+    Subcommand("gradescope", "build Gradescope's autograder zip for a lab: gradescope build --lab N",
+               _configure_gradescope, _run_gradescope),
     Subcommand("serve", "serve distlab's ZooKeeper to real clients (kazoo, zkCli.sh)",
                _configure_forwarded, _run_serve, forwarded=True),
 ]
