@@ -20,7 +20,8 @@ pieces = [
     ("Lab 3 — the data tree (数据树)", [("lab3-znode-tree", "ZnodeTree"), ("lab3-znode-tree", "ZkDataTree")]),
     ("Lab 5 — Fast Leader Election (快速领导者选举)", [("lab5-election", "vote_order"), ("lab5-election", "check_leader"),
                                                   ("lab5-election", "handle_notification")]),
-    ("Lab 6 — synchronisation (数据同步)", [("lab6-sync", "queue_committed_proposals"), ("lab6-sync", "choose_sync_mode")]),
+    ("Lab 6 — synchronisation (数据同步)", [("lab6-sync", "queue_committed_proposals"), ("lab6-sync", "choose_sync_mode"),
+                                          ("lab6-sync", "sync_step")]),
     ("Lab 7 — broadcast and recovery (原子广播, 崩溃恢复)", [("lab7-broadcast", "has_quorum"), ("lab7-broadcast", "process_ack"),
                                               ("lab7-broadcast", "epoch_to_propose"), ("lab7-broadcast", "follower_step"),
                                               ("lab7-broadcast", "recover_history")]),
@@ -41,7 +42,9 @@ from distlab.sim.ensemble import Ensemble
 from distlab.zab.config import Impl
 from distlab.zab.election import ElectionState, ElectionStep, Vote, initial_election_state
 from distlab.zab.follower import FollowerLog, FollowerStep
-from distlab.zab.messages import Commit, Diff, Notification, Proposal, ProposalPacket, ServerState, Trunc
+from distlab.zab.learner_sync import SyncStep, SyncView
+from distlab.zab.messages import (Commit, Diff, Inform, NewLeader, Notification, Proposal, ProposalPacket, ServerState,
+                                  Snap, Trunc, UpToDate)
 from distlab.zab.sync import LeaderHistory, SyncMode, SyncPlan
 from distlab.zab.zxid import counter_of, epoch_of, format_zxid, is_new_epoch_zxid, make_zxid
 from distlab.zk.errors import BadArgumentsError, BadVersionError
@@ -73,7 +76,7 @@ md("lab10-cell00", r'''
 **Goals.** In Labs 3-7 you wrote the pieces of a ZooKeeper server one at a time, each graded beside
 the reference. Here they become **one ensemble (集群)**: every decision of every server is yours —
 the data tree that applies each txn (数据树, Lab 3), the vote order and the election step (快速领导者选举,
-Lab 5), how the leader syncs a learner (数据同步, Lab 6), the majority rule, the commit rule, the new
+Lab 5), how the leader syncs a learner and how the learner follows the sync (数据同步, Lab 6), the majority rule, the commit rule, the new
 epoch, the follower's side of broadcast and the recovery of the acknowledged history (原子广播 and
 崩溃恢复, Lab 7). Nothing of the reference's decisions is left: if your system works, *you* built it.
 
@@ -104,7 +107,7 @@ imported from distlab is refused, and distlab's own answers are not there while 
 |---|---|---|
 | `ZnodeTree`, `ZkDataTree` | 3 | the data tree every server applies txns to (`Impl.tree`) |
 | `vote_order`, `check_leader`, `handle_notification` | 5 | Fast Leader Election |
-| `queue_committed_proposals`, `choose_sync_mode` | 6 | the leader's DIFF / TRUNC / SNAP choice |
+| `queue_committed_proposals`, `choose_sync_mode`, `sync_step` | 6 | the leader's DIFF / TRUNC / SNAP choice, the learner's side of the sync |
 | `has_quorum`, `process_ack`, `epoch_to_propose` | 7 | quorums, in-order commits, the new epoch |
 | `follower_step`, `recover_history` | 7 | a follower's PROPOSAL/COMMIT, a server's recovery |
 

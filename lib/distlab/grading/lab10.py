@@ -23,7 +23,7 @@ from distlab.sim.world import ProcessError
 # (name, kind) of every piece the graded cell must define
 COMPONENTS = (
     ("vote_order", "function"), ("check_leader", "function"), ("handle_notification", "function"),
-    ("queue_committed_proposals", "function"), ("choose_sync_mode", "function"),
+    ("queue_committed_proposals", "function"), ("choose_sync_mode", "function"), ("sync_step", "function"),
     ("has_quorum", "function"), ("process_ack", "function"), ("epoch_to_propose", "function"),
     ("follower_step", "function"), ("recover_history", "function"),
     ("ZnodeTree", "class"), ("ZkDataTree", "class"),

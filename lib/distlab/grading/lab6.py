@@ -29,7 +29,8 @@ from distlab.sim.ensemble import Ensemble
 from distlab.sim.faults import Crash, FaultSchedule, Restart
 from distlab.sim.world import ProcessError
 from distlab.zab.config import Impl
-from distlab.zab.messages import Commit, Diff, Proposal, ProposalPacket, Trunc
+from distlab.zab.learner_sync import SyncStep, SyncView, sync_step
+from distlab.zab.messages import Commit, Diff, Inform, NewLeader, Proposal, ProposalPacket, Snap, Trunc, UpToDate
 from distlab.zab.sync import (
     LeaderHistory,
     SyncMode,
@@ -433,8 +434,9 @@ STORIES = {"old leader with an uncommitted tail (ZOOKEEPER-1154)": _old_leader_s
            "crashes and restarts during writes": _crash_restart_story}
 
 
-def ensemble_run(fn: Callable, seed: int, story: str) -> tuple[Outcome, Ensemble | None, list]:
-    """Run one seeded story with ``fn`` as the sync decision; check convergence and Zab safety."""
+def ensemble_run(fn: Callable, seed: int, story: str, **impl: Any) -> tuple[Outcome, Ensemble | None, list]:
+    """Run one seeded story with ``fn`` as the sync decision (and ``impl``'s other seams);
+    check convergence and Zab safety."""
     from distlab.check.zab import check_zab
     from distlab.grading.sandbox import LearnerError
 
@@ -446,7 +448,7 @@ def ensemble_run(fn: Callable, seed: int, story: str) -> tuple[Outcome, Ensemble
     record: list = []
     where = (f"(seed {seed}, story: {story}; {servers} servers, committed_log_size={config['committed_log_size']}, "
              f"txn_log_sync={config['txn_log_sync']}{', snap_count=' + str(config['snap_count']) if 'snap_count' in config else ''})")
-    e = Ensemble(servers, seed=seed, impl=Impl(choose_sync_mode=ensemble_seam(fn, record)), **config)
+    e = Ensemble(servers, seed=seed, impl=Impl(choose_sync_mode=ensemble_seam(fn, record), **impl), **config)
     try:
         STORIES[story](e, rng)
         e.heal()
@@ -551,6 +553,129 @@ def check_apply_sync_to_log(fn: Any, seed: int) -> Outcome:
     return Outcome.ok()
 
 
+# ------------------------------------------------------------------ D: sync_step -----------
+def _sync_packet_view(packet: Any) -> Any:
+    """The packet as the learner's function sees it: txns as labels, no snapshot bytes (it
+    needs neither, and only plain data crosses into the grader's sandbox)."""
+    if isinstance(packet, ProposalPacket):
+        return ProposalPacket(packet.zxid, f"txn {_fmt(packet.zxid)}", packet.cxid)
+    if isinstance(packet, Inform):
+        return Inform(packet.zxid, f"txn {_fmt(packet.zxid)}", packet.cxid)
+    if isinstance(packet, Snap):
+        return Snap(packet.zxid, b"")
+    return packet
+
+
+def _sync_seam(fn: Any) -> Any:
+    def sync_step(view: SyncView, packet: Any) -> SyncStep:
+        return fn(view, _sync_packet_view(packet))
+
+    return sync_step
+
+
+def _step_shape(step: SyncStep) -> tuple:
+    return (step.mode, step.queue, step.commit, tuple(step.log), tuple(step.apply), tuple(step.ack), step.serve,
+            step.give_up is not None)
+
+
+def _step_text(step: SyncStep) -> str:
+    if step.give_up is not None:
+        return "give up"
+    parts = [f"mode {step.mode}" if step.mode else "", "queue" if step.queue else "",
+             f"commit {_fmt(step.commit)}" if step.commit is not None else "",
+             f"log {[_fmt(z) for z in step.log]}" if step.log else "",
+             f"apply {[_fmt(z) for z in step.apply]}" if step.apply else "",
+             f"ACK {[_fmt(z) for z in step.ack]}" if step.ack else "", "serve" if step.serve else ""]
+    return ", ".join(p for p in parts if p) or "ignore"
+
+
+# (view, packet, why) — Learner.syncWithLeader's cases and Zab1_0Test's conversations
+def _sync_rows() -> list[tuple]:
+    e1, e2 = (lambda c: z(1, c)), (lambda c: z(2, c))
+    V = SyncView
+    return [
+        (V(None, e1(3), e1(3), new_epoch=2), Diff(e1(3)), "the first packet names the mode: DIFF keeps the log"),
+        (V(None, e1(5), e1(5), new_epoch=2), Trunc(e1(3)), "TRUNC cuts the log back to the packet's zxid"),
+        (V(None, 0, 0, new_epoch=2), Snap(e1(9), b""), "SNAP loads the leader's snapshot"),
+        (V(None, e1(3), e1(3), new_epoch=2), ProposalPacket(e1(4), "t"),
+         "a sync must begin with DIFF, TRUNC or SNAP: anything else is an unexpected packet"),
+        (V(None, e1(3), e1(3), new_epoch=2), NewLeader(z(2, 0)), "NEWLEADER before the mode: unexpected"),
+        (V("DIFF", e1(3), e1(3), new_epoch=2), ProposalPacket(e1(4), "t"), "queue what the learner lacks"),
+        (V("DIFF", e1(3), e1(3), (e1(4),), last_queued=e1(4), new_epoch=2), ProposalPacket(e1(4), "t"),
+         "a duplicate of a queued proposal is ignored"),
+        (V("DIFF", e1(3), e1(3), (e1(4),), last_queued=e1(4), new_epoch=2), ProposalPacket(e1(6), "t"),
+         "a hole (空洞) inside an epoch: 0x1_00000005 is missing"),
+        (V("SNAP", e1(1), e1(1), new_epoch=2), ProposalPacket(e1(1000), "t"),
+         "the first proposal of the stream is taken whatever precedes it (Zab1_0Test.testNormalFollowerRun)"),
+        (V("DIFF", e1(3), e1(3), (e1(4),), last_queued=e1(4), new_epoch=3), ProposalPacket(e2(1), "t"),
+         "a jump to a new epoch is accepted"),
+        (V("DIFF", e1(3), e1(3), (e1(4), e1(5)), last_queued=e1(5), new_epoch=2), Commit(e1(4)),
+         "COMMIT of the next uncommitted queued proposal"),
+        (V("DIFF", e1(3), e1(3), (e1(4), e1(5)), last_queued=e1(5), new_epoch=2), Commit(e1(5)),
+         "COMMIT out of order: 0x1_00000004 is not committed yet"),
+        (V("DIFF", e1(3), e1(3), (e1(4),), (e1(4),), last_queued=e1(4), new_epoch=2), Commit(e1(4)),
+         "a duplicate COMMIT is ignored"),
+        (V("DIFF", e1(3), e1(3), (e1(4), e1(5), e1(6)), (e1(4), e1(5)), last_queued=e1(6), new_epoch=2),
+         NewLeader(z(2, 0)), "NEWLEADER: log and apply the committed proposals, then ACK (ZOOKEEPER-3911)"),
+        (V("DIFF", e1(3), e1(3), (e1(4),), (e1(4),), last_queued=e1(4), new_epoch=2), NewLeader(z(3, 0)),
+         "NEWLEADER of another epoch than LEADERINFO's"),
+        (V("DIFF", e1(6), e1(5), (e1(7), e2(1)), (e1(7),), last_queued=e2(1), new_epoch=2, acked=True), UpToDate(),
+         "UPTODATE: ACK it, log and ACK every queued proposal, apply the committed ones, serve"),
+        (V("DIFF", e1(3), e1(3), (e1(4),), (e1(4),), last_queued=e1(4), new_epoch=2, acked=True, observer=True),
+         UpToDate(), "an observer ACKs UPTODATE but never a proposal"),
+        (V("DIFF", e1(3), e1(3), new_epoch=2, observer=True), Inform(e1(4), "t"),
+         "an INFORM is queued and committed at once"),
+        (V("DIFF", e1(3), e1(3), (e1(4),), (e1(4),), last_queued=e1(4), new_epoch=2, acked=True),
+         NewLeader(z(2, 0)), "a second NEWLEADER changes nothing"),
+    ]
+
+
+def check_sync_step(fn: Any, seed: int) -> Outcome:
+    rng = random.Random(seed)
+    rows = _sync_rows()
+    rng.shuffle(rows)  # the seed decides the order; every row is always checked
+    for view, packet, why in rows:
+        want = sync_step(view, packet)
+        got = fn(view, _sync_packet_view(packet))
+        call = f"sync_step({view}, {_sync_packet_view(packet)})"
+        if not isinstance(got, SyncStep):
+            return Outcome.fail(f"{call} must return a SyncStep, got {got!r}")
+        if _step_shape(got) != _step_shape(want):
+            return Outcome.fail(f"{call} decided '{_step_text(got)}'; a ZooKeeper learner would '{_step_text(want)}': "
+                                f"{why}. {_sync_rule_broken(got, want, packet)} (Learner.syncWithLeader)")
+    from distlab.grading.lab7 import fuzz_with
+
+    outcome = fuzz_with(Impl(sync_step=_sync_seam(fn)), "sync_step", seed)
+    if outcome.passed is not True:
+        return outcome
+    return _sync_stories(fn, seed)
+
+
+def _sync_rule_broken(got: SyncStep, want: SyncStep, packet: Any) -> str:
+    if isinstance(packet, NewLeader) and got.ack and not got.log and want.log:
+        return ("An ACK of NEWLEADER promises the committed txns are logged (持久化): log and apply them first, "
+                "or a quorum may count a learner that loses them in a crash.")
+    if set(got.apply) - set(want.apply):
+        return "Only committed proposals are applied (一致性): a proposal may still be dropped by the next epoch."
+    if isinstance(packet, UpToDate) and len(got.ack) < len(want.ack):
+        return "The proposals that came after NEWLEADER are ACKed at UPTODATE: without those ACKs they never commit."
+    if want.give_up is not None and got.give_up is None:
+        return "Something is missing or out of place in the leader's stream: give up and resync."
+    if got.give_up is not None and want.give_up is None:
+        return "Nothing is wrong here; giving up would only restart the sync."
+    return "Follow the rules of the sync stream in order."
+
+
+def _sync_stories(fn: Any, seed: int) -> Outcome:
+    """Part B's sync stories (TRUNC of an old leader's tail, DIFF of a lagging follower, SNAP,
+    restarts), with the reference's sync decision and the learner's sync side."""
+    for story in STORIES:
+        outcome, _, _ = ensemble_run(choose_sync_mode, seed, story, sync_step=_sync_seam(fn))
+        if outcome.passed is not True:
+            return Outcome.fail(f"with your sync_step in every learner, {outcome.message}", outcome.excerpt)
+    return Outcome.ok()
+
+
 register(
     6, "Synchronisation", "lab6-sync.ipynb",
     Part(6, "queue_committed_proposals", "Walking a log", 3,
@@ -564,4 +689,9 @@ register(
     Part(6, "apply_sync_to_log", "Applying the plan", 3,
          "the learner's history after TRUNC, DIFF, TRUNC+DIFF or SNAP is the leader's up to the sync "
          "point (Learner.syncWithLeader)", check_apply_sync_to_log),
+    Part(6, "sync_step", "The learner's side of synchronisation", 4,
+         "the first packet names the mode; proposals are queued without holes, commits in order; at NEWLEADER "
+         "the committed ones are logged and applied before the ACK; at UPTODATE every queued one is logged and "
+         "ACKed and the committed applied (Learner.syncWithLeader); as every learner's sync, fuzzed runs "
+         "break no property", check_sync_step),
 )

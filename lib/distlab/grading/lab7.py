@@ -453,7 +453,7 @@ def check_follower_step(fn: Any, seed: int) -> Outcome:
             return Outcome.fail(f"{call} decided '{_step_kind(got)}'; a ZooKeeper follower would '{_step_kind(want)}'"
                                 f"{': ' + why if why else ''}. {_rule_broken(got, want, packet)} "
                                 "(Follower.processPacket)")
-    return _fuzz_with(Impl(follower_step=_follower_seam(fn)), "follower_step", seed)
+    return fuzz_with(Impl(follower_step=_follower_seam(fn)), "follower_step", seed)
 
 
 def _rule_broken(got: FollowerStep, want: FollowerStep, packet: Any) -> str:
@@ -474,7 +474,8 @@ def _rule_broken(got: FollowerStep, want: FollowerStep, packet: Any) -> str:
     return "A packet already logged (PROPOSAL) or applied (COMMIT) is a duplicate: ignore it."
 
 
-def _fuzz_with(impl: Impl, name: str, seed: int) -> Outcome:
+def fuzz_with(impl: Impl, name: str, seed: int) -> Outcome:
+    """One fuzz case with ``impl`` in every server; a broken property names ``name``."""
     from distlab.sim.faults import describe
     from distlab.testing.fuzz import random_case, run_case
 

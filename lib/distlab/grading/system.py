@@ -28,6 +28,7 @@ IMPL_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "epoch_to_propose": ("epoch_to_propose", ("has_quorum",)),
     "follower_step": ("follower_step", ()),
     "recover_history": ("recover_history", ()),
+    "sync_step": ("sync_step", ()),
 }
 TREE = "ZkDataTree"
 

@@ -79,6 +79,7 @@ REFERENCE_ANSWERS: dict[int, dict[str, tuple[str, ...]]] = {
         "queue_committed_proposals": ("distlab.zab.sync:_LearnerQueue",),
         "choose_sync_mode": ("distlab.zab.sync:choose_sync_mode",),
         "apply_sync_to_log": ("distlab.zab.sync:apply_sync_to_log",),
+        "sync_step": ("distlab.zab.learner_sync:sync_step", "distlab.zab.learner_sync:committed_prefix"),
     },
     7: {
         "has_quorum": ("distlab.zab.quorum:has_quorum", "distlab.zab.quorum:QuorumMaj"),
