@@ -97,7 +97,9 @@ NOTES_TERMS = {
 # Terms the course itself adds for the chapters whose notes section has none (Dubbo's and
 # Spring Cloud's own Chinese vocabulary), held to the same first-use rule and glossary.
 COURSE_TERMS = {
-    "06": ["服务治理", "提供者", "消费者", "注册中心", "监控中心", "集群容错"],
+    "06": ["服务治理", "提供者", "消费者", "注册中心", "监控中心", "集群容错", "容器", "权重", "加权随机",
+           "平滑加权轮询", "最少活跃调用", "一致性哈希", "虚拟节点", "幂等", "重试", "超时", "去重",
+           "失败自动切换", "快速失败", "失败安全", "失败自动恢复", "并行调用", "广播调用"],
     "07": ["组件", "服务发现", "熔断器", "网关", "配置中心"],
     "08": ["服务注册", "服务发现"],
 }
