@@ -12,9 +12,13 @@ from distlab.viz.html import html_document
 from distlab.viz.runs import Run, Scenario
 
 
-def frames_of(page: str) -> list[dict]:
+def data_of(page: str) -> dict:
     payload = re.search(r'<script type="application/json" id="frames">(.*?)</script>', page, re.S).group(1)
     return json.loads(payload.replace("<\\/", "</"))
+
+
+def frames_of(page: str) -> list[dict]:
+    return data_of(page)["frames"]
 
 
 @pytest.mark.parametrize("argv, kind", [
@@ -31,7 +35,8 @@ def test_replay_writes_one_self_contained_page(tmp_path, capsys, argv, kind):
     page = out.read_text()
     frames = frames_of(page)
     assert len(frames) == summary["frames"] > 5
-    assert all(f["svg"].startswith("<svg") and f["explanation"] for f in frames)
+    assert all(f["e"] and isinstance(f["t"], int) for f in frames)  # data, drawn in the page
+    assert "<svg" not in page.split('id="frames">', 1)[1].split("</script>", 1)[0]
     # No network: nothing is fetched from anywhere.
     assert not re.search(r'(src|href)="(https?:)?//', page)
     assert "<script src" not in page and "<link" not in page
@@ -39,11 +44,21 @@ def test_replay_writes_one_self_contained_page(tmp_path, capsys, argv, kind):
         assert control in page
 
 
-def test_election_replay_is_deterministic(tmp_path):
+def test_election_replay_is_deterministic_and_small(tmp_path):
     a, b = tmp_path / "a.html", tmp_path / "b.html"
     for path in (a, b):
         assert distlab(["replay", "election", "--servers", "5", "--seed", "7", "--out", str(path)]) == 0
     assert a.read_bytes() == b.read_bytes()
+    assert len(frames_of(a.read_text())) == 161 and a.stat().st_size <= 300_000
+
+
+def test_the_page_inlines_the_packaged_assets():
+    from distlab.viz.html import asset
+
+    run = Run(Scenario("broadcast", 3, 7, writes=1))
+    page = html_document(run.timeline, "t")
+    assert "function Picture(data)" in asset("viewer.js") and ".dl-viewer" in asset("viewer.css")
+    assert asset("viewer.css") in page and "function Picture(data)" in page
 
 
 def test_replay_of_a_saved_trace(tmp_path, plain_election_run):
@@ -55,7 +70,7 @@ def test_replay_of_a_saved_trace(tmp_path, plain_election_run):
     later = tmp_path / "later.html"
     assert distlab(["replay", "election", "--trace", str(saved), "--since", "200", "--out", str(later)]) == 0
     frames = frames_of(later.read_text())
-    assert 0 < len(frames) < len(plain_election_run) and all(f["time"] >= 200 for f in frames)
+    assert 0 < len(frames) < len(plain_election_run) and all(f["t"] >= 200 for f in frames)
 
 
 def test_replay_reports_bad_options(tmp_path, capsys):
@@ -78,4 +93,5 @@ def test_bench_viz_prints_a_json_last_line(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     summary = json.loads(lines[-1])
     assert summary["benchmark"] == "viz" and summary["frames"] > 100
-    assert summary["ms_per_frame_median"] > 0 and summary["html_bytes"] > 100_000
+    assert summary["ms_per_frame_median"] > 0 and 50_000 < summary["html_bytes"] <= 300_000
+    assert summary["play_fps"] > 0 and "table" not in lines[-1]

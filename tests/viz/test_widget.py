@@ -96,21 +96,22 @@ def test_the_widget_buttons_drive_the_viewer(plain_election_run):
     widget = ViewerWidget(Viewer(plain_election_run))
     picture = widget.picture.value
     widget.step_button.click()
-    assert widget.slider.value == 1 and widget.picture.value != picture
+    assert widget.slider.value == 2 and widget.picture.value != picture  # the slider counts from 1, as the label
     assert widget.label.value.startswith("frame 2 / ")
     widget.next_button.click()
     assert widget.viewer.frame.state_change
     widget.back_button.click()
-    assert widget.slider.value == widget.viewer.index
+    assert widget.slider.value == widget.viewer.index + 1
     widget.slider.value = 40
-    assert widget.viewer.index == 40 and "vote" in widget.picture.value
+    assert widget.viewer.index == 39 and "vote" in widget.picture.value
+    assert "frame 40 /" in widget.label.value
     assert widget.explanation.value and widget.sync.value
     assert len(widget.message.options) == len(widget.viewer.frame.in_flight)
     # A fault button makes a branch, listed beside the original.
     widget.server.value = 5
     widget.crash_button.click()
     assert len(widget.runs.options) == 2 and widget.runs.value == 1
-    assert "crash 5" in widget.label.value
+    assert "run 1" in widget.label.value and "(crash 5)" in widget.explanation.value
     widget.runs.value = 0
     assert widget.viewer.run.name == "original"
     # A bad action is reported, not raised.
@@ -121,7 +122,7 @@ def test_the_widget_buttons_drive_the_viewer(plain_election_run):
 
 def test_the_deliver_button_uses_the_chosen_message(plain_election_run):
     widget = ViewerWidget(Viewer(plain_election_run))
-    widget.slider.value = 4
+    widget.slider.value = 5
     options = list(widget.message.options)
     label, msg_id = options[7]
     widget.message.value = msg_id
@@ -154,3 +155,69 @@ def test_the_sync_view_shows_logs_and_the_mode():
     text = sync_view_text(viewer.timeline[plan_frame.index])
     learner_line = [l for l in text.splitlines() if "DIFF: send" in l][0]
     assert "□□□" in learner_line
+
+
+def test_every_button_changes_the_picture_or_says_why_not(plain_election_run):
+    widget = ViewerWidget(Viewer(plain_election_run))
+    v = widget.viewer
+    widget.back_button.click()
+    assert "first frame" in widget.status.value and v.index == 0
+    widget.server.value = 5  # not started yet at frame 1
+    widget.crash_button.click()
+    assert "has not started yet" in widget.status.value and "already down" not in widget.status.value
+    widget.restart_button.click()
+    assert "has not started yet" in widget.status.value
+    widget.heal_button.click()
+    assert "not partitioned" in widget.status.value
+    widget.partition_button.click()
+    assert "type the groups" in widget.status.value
+    widget.slider.value = len(v)
+    widget.step_button.click()
+    assert "last frame" in widget.status.value
+    widget.next_button.click()
+    assert "no server changes state" in widget.status.value
+    widget.play_button.value = True
+    assert "last frame" in widget.status.value and widget.play_button.value is False
+    widget.slider.value = 1
+    widget.message.index = None  # no message chosen (as when nothing is in flight)
+    widget.deliver_button.click()
+    assert "no message is in flight" in widget.status.value
+    widget.drop_button.click()
+    assert "no message is in flight" in widget.status.value
+    assert len(v.runs) == 1
+
+
+def test_playing_steps_and_pausing_keeps_the_frame(plain_election_run):
+    widget = ViewerWidget(Viewer(plain_election_run))
+    widget.slider.value = 10
+    widget.play_button.value = True
+    assert widget.play_button.description.startswith("pause")
+    assert widget.tick() and widget.tick()
+    assert widget.viewer.index == 11 and widget.slider.value == 12 and "frame 12 /" in widget.label.value
+    widget.play_button.value = False
+    assert widget.viewer.index == 11 and "paused at frame 12" in widget.status.value
+    widget.slider.value = len(widget.viewer) - 1
+    widget.play_button.value = True
+    assert widget.tick() is False and widget.play_button.value is False
+
+
+def test_crashing_a_crashed_server_and_short_run_names(plain_election_run):
+    viewer = Viewer(plain_election_run)
+    viewer.goto(30)
+    viewer.crash(2)
+    with pytest.raises(UsageError, match="already down"):
+        viewer.crash(2)
+    assert viewer.run_names()[1] == f"1: crash 2 at frame 31 · {len(viewer.runs[1])} frames"
+    widget = ViewerWidget(viewer)
+    assert "run 1" in widget.label.value and "(crash 2)" in widget.explanation.value
+
+
+def test_the_side_pane_tabs(plain_election_run):
+    widget = ViewerWidget(Viewer(Run(Scenario("sync", 3, 7, mode="diff"))))
+    widget.slider.value = len(widget.viewer)
+    assert widget.tabs.options[0].startswith("in flight (")
+    widget.tabs.value = "sync"
+    assert "Sync view" in widget.pane.value
+    widget.tabs.value = "notes"
+    assert "dl-notes" in widget.pane.value or "no trace notes" in widget.pane.value
+    assert "<svg" in widget.spacetime.value and "st-cursor" in widget.spacetime.value
