@@ -1,7 +1,7 @@
 """The learner's side of Zab: followers and observers (``Learner``, ``Follower``, ``Observer``).
 
 1. **Register** (``Learner.registerWithLeader``): send FOLLOWERINFO (or OBSERVERINFO) with my
-   acceptedEpoch, retrying every second until the leader answers LEADERINFO(newEpoch).
+   acceptedEpoch, retrying every ``connect_retry_ms`` until the leader answers LEADERINFO(newEpoch).
    ``newEpoch > acceptedEpoch``: persist it, then ACKEPOCH(currentEpoch, last zxid);
    ``==``: ACKEPOCH(-1) ("already acked this epoch"); ``<``: refuse, back to LOOKING.
 2. **Sync** (``Learner.syncWithLeader``): the first packet picks the mode — DIFF, TRUNC
@@ -48,7 +48,9 @@ from distlab.zab.zxid import counter_of, epoch_of, format_zxid, make_zxid
 
 __all__ = ["Learner", "CONNECT_RETRY_MS"]
 
-CONNECT_RETRY_MS = 1000  # Learner.connectToLeader sleeps 1 s between attempts
+# The default of EnsembleConfig.connect_retry_ms: Learner.connectToLeader's pause before it
+# tries its leader again (ZooKeeper 3.8's leaderConnectDelayDuringRetryMs is 100 ms).
+CONNECT_RETRY_MS = 1000
 
 
 class Learner:
@@ -80,7 +82,7 @@ class Learner:
     # ------------------------------------------------------------------ lifecycle --------
     def start(self) -> None:
         self._send_info()
-        self.peer.set_timer(self.CONNECT_TIMER, CONNECT_RETRY_MS)
+        self.peer.set_timer(self.CONNECT_TIMER, self.config.connect_retry_ms)
         self.peer.set_timer(self.WATCHDOG_TIMER, self.config.tick_ms)
 
     def stop(self) -> None:
@@ -100,7 +102,7 @@ class Learner:
         peer = self.peer
         if name == self.CONNECT_TIMER and self.phase == "connecting":
             self._send_info()
-            peer.set_timer(self.CONNECT_TIMER, CONNECT_RETRY_MS)
+            peer.set_timer(self.CONNECT_TIMER, self.config.connect_retry_ms)
         elif name == self.WATCHDOG_TIMER:
             tick = self.config.tick_ms
             if self.phase != "serving" and peer.now - self.started_at > self.config.init_limit * tick:
