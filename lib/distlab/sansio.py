@@ -26,7 +26,8 @@ a follower's ACK must never leave before the log write it acknowledges):
 2. ``state`` — a new named state (``become``), e.g. ``"LOOKING"``;
 3. ``sends`` — messages to other processes (``send``);
 4. ``timers`` — timers to set (replacing one of the same name) or cancel, in call order;
-5. ``notes`` — free-form trace notes for people reading the run.
+5. ``notes`` — trace notes: typed events (``emit``), whose text comes from the event, or
+   free-form lines for people reading the run (``note``).
 """
 
 from __future__ import annotations
@@ -173,6 +174,14 @@ class Effects:
             self.notes = []
         self.notes.append((text, data))
         return self
+
+    def emit(self, event: Any) -> "Effects":
+        """Record a typed event (e.g. ``distlab.zab.events.Committed``) on the trace.
+
+        The note's text is ``str(event)`` (the event's one description); checkers and the
+        viewer read the event itself, as ``record.event``, never the text.
+        """
+        return self.note(str(event), event=event)
 
     def __repr__(self) -> str:
         parts = [f"{name}={getattr(self, name)!r}" for name in self._FIELDS if getattr(self, name)]

@@ -16,11 +16,25 @@ from distlab.sim.ensemble import Ensemble
 from distlab.sim.trace import Delivered, Noted, Sent, Trace
 from distlab.zab.clientproto import ClientReply, ClientRequest, Connect, ConnectResponse, GetData
 from distlab.zab.config import Impl
+from distlab.zab.events import Applied, Committed, Established, FinalState, Truncated
 from distlab.zab.zxid import make_zxid
 
 
-def fact(node, time=0, **data):
-    return Noted(time, node, "fact", data)
+def fact(node, time=0, zab=None, **data):
+    """A note carrying the typed event the checkers read (``zab`` names its class)."""
+    if zab == "established":
+        event = Established(sid=node, epoch=data["epoch"], quorum=(node,))
+    elif zab == "committed":
+        event = Committed(sid=node, zxid=data["zxid"], txn=data["txn"], acks=(node,))
+    elif zab == "applied":
+        event = Applied(sid=node, zxid=data["zxid"], txn=data["txn"])
+    elif zab == "reloaded":
+        event = Truncated(sid=node, zxid=data["last_processed"], dropped=(), last_processed=data["last_processed"])
+    elif zab == "final":
+        event = FinalState(**{**data, "history": tuple(tuple(h) for h in data["history"])})
+    else:
+        raise AssertionError(zab)
+    return Noted(time, node, str(event), {"event": event})
 
 
 def test_two_leaders_in_one_epoch_is_caught():

@@ -11,6 +11,7 @@ The helpers at the top are shared with ``test_ensemble_election.py`` and ``test_
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any, Callable, Iterable
 
@@ -21,6 +22,7 @@ from distlab.check.zab import check_zab
 from distlab.sim.ensemble import Ensemble, SimClient
 from distlab.sim.network import Fixed
 from distlab.zab.client import ApiCall
+from distlab.zab.events import Applied, BecameLooking, Committed, Established, SnapshotLoaded, Truncated
 from distlab.zab.messages import Ack, Commit, Inform, ProposalPacket
 from distlab.zab.zxid import epoch_of
 from distlab.zk.errors import ConnectionLossError, OperationTimeoutError
@@ -62,10 +64,15 @@ def new_epochs(ensemble: Ensemble, since: int = 0) -> list[tuple[int, list[int],
     return found
 
 
+_FACTS = {"applied": (Applied,), "committed": (Committed,), "established": (Established,),
+          "reloaded": (Truncated, SnapshotLoaded), "looking": (BecameLooking,)}
+
+
 def facts(ensemble: Ensemble, kind: str) -> list[tuple[Any, dict]]:
-    """``(node, data)`` of every trace note carrying ``zab=kind``."""
-    return [(r.node, r.data) for r in ensemble.world.trace.records
-            if r.kind == "note" and isinstance(r.data, dict) and r.data.get("zab") == kind]
+    """``(node, fields)`` of every typed event of ``kind`` (see ``_FACTS``) in the trace."""
+    types = _FACTS[kind]
+    return [(r.node, dataclasses.asdict(r.event)) for r in ensemble.world.trace.records
+            if r.kind == "note" and type(r.event) in types]
 
 
 def committed_zxids(ensemble: Ensemble) -> list[int]:
@@ -385,8 +392,8 @@ def test_writes_commit_with_a_quorum_of_acks(seed):
     for i in range(4):
         zk.create(f"/w{i}", b"v")
     converge(e)
-    for note in (r for r in e.world.trace if r.kind == "note" and r.data.get("zab") == "committed"):
-        acks = [int(s) for s in re.search(r"\(acks \[([\d, ]*)\]\)", note.text)[1].split(",")]
+    for note in (r for r in e.world.trace if r.kind == "note" and type(r.event) is Committed):
+        acks = list(note.event.acks)
         assert leader in acks and len(acks) >= 3, note.text
     assert committed_zxids(e) == sorted(committed_zxids(e))
     finish(e)
@@ -442,8 +449,8 @@ def test_observers_get_inform_never_vote_or_ack_and_serve_reads(seed):
                    for r in records)
     assert not any(r.kind == "send" and r.src in observers and isinstance(r.msg, Ack) and r.msg.zxid & 0xFFFFFFFF
                    for r in records)
-    for note in (r for r in records if r.kind == "note" and r.data.get("zab") == "committed"):
-        assert not set(observers) & {int(s) for s in re.search(r"\(acks \[([\d, ]*)\]\)", note.text)[1].split(",")}
+    for note in (r for r in records if r.kind == "note" and type(r.event) is Committed):
+        assert not set(observers) & set(note.event.acks)
     finish(e)
 
 

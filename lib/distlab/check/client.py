@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from distlab.check.zab import Violation
+from distlab.zab.events import ClientDisconnected
 from distlab.zab.zxid import format_zxid
 
 __all__ = ["check_fifo_order", "check_single_system_image", "check_clients", "accepted_by_clients"]
@@ -38,7 +39,7 @@ def accepted_by_clients(trace: Iterable[Any]):
     sent_on: dict[tuple[str, int], tuple[Any, int] | None] = {}  # (client, xid) -> connection
     delivered: set[int] = set()
     for seq, record in enumerate(trace):
-        if record.kind == "note" and record.data.get("client_event") == "disconnected":
+        if record.kind == "note" and type(record.event) is ClientDisconnected:
             connection.pop(record.node, None)  # the client gave this connection up
             continue
         if record.kind == "send" and isinstance(record.src, str):

@@ -1,8 +1,9 @@
 """Zab's safety properties, checked on a simulator trace.
 
-The checkers read the trace only (never a live server): the facts they need ride on trace
-notes that servers write with a ``zab=`` field (``established``, ``committed``, ``applied``,
-``looking``, ``reloaded``) and on ``final`` notes that the driver adds at the end of a run
+The checkers read the trace only (never a live server, never a note's text): the facts they
+need are the typed events servers emit (:mod:`distlab.zab.events`: ``Established``,
+``Committed``, ``Applied``, ``BecameLooking``, ``Truncated``, ``SnapshotLoaded``) and the
+``FinalState`` events the driver adds at the end of a run
 (:meth:`distlab.sim.ensemble.Ensemble.record_final_state`). Each property is one function returning a list of :class:`Violation` (empty:
 the property holds). From the Zab paper and ``zookeeper-specifications/protocol-spec``:
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
+from distlab.zab.events import Applied, BecameLooking, Committed, Established, FinalState, SnapshotLoaded, Truncated
 from distlab.zab.zxid import format_zxid
 
 __all__ = [
@@ -45,20 +47,21 @@ class Violation:
         return f"{self.invariant}: {self.detail}{where}"
 
 
-def _facts(trace: Iterable[Any], *kinds: str) -> Iterator[tuple[int, Any, dict]]:
+def _events(trace: Iterable[Any], *types: type) -> Iterator[tuple[int, Any, Any]]:
+    """``(seq, record, event)`` for every typed event of one of ``types``, in order."""
     for seq, record in enumerate(trace):
-        if record.kind == "note" and isinstance(record.data, dict):
-            fact = record.data.get("zab")
-            if fact in kinds:
-                yield seq, record, record.data
+        if record.kind == "note":
+            event = record.event
+            if type(event) in types:
+                yield seq, record, event
 
 
 def check_one_leader_per_epoch(trace: Iterable[Any]) -> list[Violation]:
     """At most one leader establishes each epoch (Zab's "primary uniqueness")."""
     leaders: dict[int, tuple[Any, int]] = {}
     found = []
-    for seq, record, data in _facts(trace, "established"):
-        epoch = data["epoch"]
+    for seq, record, event in _events(trace, Established):
+        epoch = event.epoch
         if epoch in leaders and leaders[epoch][0] != record.node:
             found.append(Violation("one leader per epoch",
                                    f"servers {leaders[epoch][0]} and {record.node} both established epoch {epoch}",
@@ -71,8 +74,8 @@ def check_agreement(trace: Iterable[Any]) -> list[Violation]:
     """No zxid names two different transactions, whoever committed or applied it."""
     first: dict[int, tuple[str, Any]] = {}
     found = []
-    for seq, record, data in _facts(trace, "committed", "applied"):
-        zxid, txn = data["zxid"], data["txn"]
+    for seq, record, event in _events(trace, Committed, Applied):
+        zxid, txn = event.zxid, event.txn
         if zxid in first and first[zxid][0] != txn:
             found.append(Violation("agreement",
                                    f"zxid {format_zxid(zxid)} is txn {txn} on server {record.node} but txn "
@@ -85,12 +88,12 @@ def check_apply_order(trace: Iterable[Any]) -> list[Violation]:
     """Each server applies in strictly increasing zxid order from its last reload point."""
     position: dict[Any, int] = {}
     found = []
-    for seq, record, data in _facts(trace, "looking", "reloaded", "applied"):
+    for seq, record, event in _events(trace, BecameLooking, Truncated, SnapshotLoaded, Applied):
         node = record.node
-        if data["zab"] != "applied":
-            position[node] = data["last_processed"]
+        if type(event) is not Applied:
+            position[node] = event.last_processed
             continue
-        zxid = data["zxid"]
+        zxid = event.zxid
         last = position.get(node, 0)
         if zxid <= last:
             found.append(Violation("order", f"server {node} applied {format_zxid(zxid)} after "
@@ -102,32 +105,33 @@ def check_apply_order(trace: Iterable[Any]) -> list[Violation]:
 def check_durability(trace: Iterable[Any]) -> list[Violation]:
     """Every committed txn is in every server's final history; all final trees are equal.
 
-    Needs the ``final`` notes of ``Ensemble.record_final_state``, taken once the run has healed
-    and every server is back and serving; without them this check reports that.
+    Needs the :class:`~distlab.zab.events.FinalState` events of ``Ensemble.record_final_state``,
+    taken once the run has healed and every server is back and serving; without them this
+    check reports that.
     """
     trace = list(trace)
-    finals = [(seq, record, data) for seq, record, data in _facts(trace, "final")]
+    finals = list(_events(trace, FinalState))
     if not finals:
         return [Violation("durability", "no final state was recorded (call Ensemble.record_final_state)")]
-    committed = {data["zxid"]: (data["txn"], seq, record.time)
-                 for seq, record, data in _facts(trace, "committed")}
+    committed = {event.zxid: (event.txn, seq, record.time)
+                 for seq, record, event in _events(trace, Committed)}
     found = []
-    digests = {data["server"]: data["digest"] for _, _, data in finals}
+    digests = {event.server: event.digest for _, _, event in finals}
     if len(set(digests.values())) > 1:
         found.append(Violation("durability", f"servers end with different data trees: {digests}"))
-    for seq, record, data in finals:
-        history = {zxid: txn for zxid, txn in data["history"]}
-        zxids = [zxid for zxid, _ in data["history"]]
+    for seq, record, event in finals:
+        history = {zxid: txn for zxid, txn in event.history}
+        zxids = [zxid for zxid, _ in event.history]
         if zxids != sorted(set(zxids)):
-            found.append(Violation("order", f"server {data['server']}'s log is not in strictly increasing "
+            found.append(Violation("order", f"server {event.server}'s log is not in strictly increasing "
                                             f"zxid order", seq, record.time))
         for zxid, (txn, cseq, ctime) in sorted(committed.items()):
-            if zxid <= data["snapshot_zxid"]:
+            if zxid <= event.snapshot_zxid:
                 continue  # inside its snapshot: covered by the digest comparison
             if history.get(zxid) != txn:
                 what = "missing" if zxid not in history else f"replaced by txn {history[zxid]}"
                 found.append(Violation("durability", f"committed txn {format_zxid(zxid)} ({txn}, committed at "
-                                                     f"t={ctime} ms) is {what} on server {data['server']}",
+                                                     f"t={ctime} ms) is {what} on server {event.server}",
                                        seq, record.time))
                 break
     return found

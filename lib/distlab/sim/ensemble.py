@@ -25,6 +25,7 @@ from distlab.zab.client import ApiCall, ClientState, ZooKeeperClient
 from distlab.zab.clientproto import ClientReply, CloseSession, Exists, GetChildren, GetData, SyncRequest
 from distlab.zab.config import EnsembleConfig, Impl
 from distlab.zab.messages import ServerState
+from distlab.zab.events import FinalState
 from distlab.zab.peer import QuorumPeer, history_of
 from distlab.zk.errors import OperationTimeoutError, error_for_code
 from distlab.zk.ops import (
@@ -156,7 +157,8 @@ class Ensemble:
         """Note each up server's logged history and tree digest, for ``check_durability``."""
         for sid in self.servers:
             if self.world.is_up(sid):
-                self.world.note(f"final state of {sid}", zab="final", **history_of(self.peer(sid)))
+                final = FinalState(**history_of(self.peer(sid)))
+                self.world.note(str(final), event=final)
 
     # ------------------------------------------------------------------ faults -------------
     def crash(self, sid: int) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 from distlab.check.client import accepted_by_clients, check_clients
 from distlab.check.zab import Violation, check_zab
 from distlab.sim.ensemble import Ensemble
+from distlab.zab.events import Committed, Established
 from distlab.sim.faults import FaultSchedule, random_schedule
 from distlab.sim.network import LinkConfig, Uniform
 from distlab.zab.client import ApiCall, ClientState
@@ -170,8 +171,8 @@ def run_case(case: FuzzCase, *, settle_ms: int = 120_000, impl: Impl | None = No
     violations += check_zab(trace, final=not violations)
     violations += check_clients(trace)
     violations += _check_linearizable(trace)
-    elections = sum(1 for r in trace.of_kind("note") if r.data.get("zab") == "established")
-    commits = sum(1 for r in trace.of_kind("note") if r.data.get("zab") == "committed")
+    elections = sum(1 for r in trace.of_kind("note") if type(r.event) is Established)
+    commits = sum(1 for r in trace.of_kind("note") if type(r.event) is Committed)
     return CaseResult(case, violations, elections, commits, world.events_processed), ensemble
 
 

@@ -15,10 +15,11 @@ it adopts a vote the reference order would not, the line says so.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Sequence
 
 from distlab.viz.messages import fields_of, label_of
+from distlab.zab.events import (Applied, BecameLooking, Committed, EpochAcked, EpochProposed, Established,
+                                LearnerDropped, SyncPlanChosen)
 from distlab.zab.zxid import counter_of, epoch_of, format_zxid
 
 __all__ = ["explain", "describe_vote", "why_better", "quorum_agreeing"]
@@ -84,25 +85,16 @@ class _Ctx:
         self.voters = list(voters)
         self.before = _by_sid(frame.before)
         self.after = _by_sid(frame.servers)
-        self.notes = [(r.node, r.text, r.data if isinstance(r.data, dict) else {})
-                      for r in frame.records if r.kind == "note"]
+        # The typed events of this frame (distlab.zab.events); a note's text is never parsed.
+        self.events = [(r.node, r.event) for r in frame.records if r.kind == "note" and r.event is not None]
         self.sends = [r for r in frame.records if r.kind == "send"]
 
-    def note(self, pattern: str, node: Any = None) -> re.Match | None:
-        rx = re.compile(pattern)
-        for n, text, _ in self.notes:
-            if node is not None and n != node:
-                continue
-            m = rx.search(text)
-            if m:
-                return m
-        return None
+    def events_of(self, kind: type, node: Any = None) -> list:
+        return [e for n, e in self.events if type(e) is kind and (node is None or n == node)]
 
-    def data_note(self, zab: str) -> dict | None:
-        for _, _, data in self.notes:
-            if data.get("zab") == zab:
-                return data
-        return None
+    def event(self, kind: type, node: Any = None) -> Any:
+        found = self.events_of(kind, node)
+        return found[0] if found else None
 
     def sent(self, src: Any, kind: str) -> list:
         return [r for r in self.sends if r.src == src and fields_of(r.msg)[0] == kind]
@@ -205,8 +197,8 @@ def _timer(ctx: _Ctx, event: Any) -> str:
         return f"server {sid} has no answer from leader {before.leader if before else '?'} yet: it resends FOLLOWERINFO"
     if name == "learner.watchdog":
         if changed:
-            m = ctx.note(r"became LOOKING: (.*)$", sid)
-            return f"server {sid} gives up on its leader ({m[1] if m else 'timeout'}) and starts LOOKING"
+            e = ctx.event(BecameLooking, sid)
+            return f"server {sid} gives up on its leader ({e.reason if e else 'timeout'}) and starts LOOKING"
         leader = before.leader if before else "?"
         if before is not None and before.heard_at is not None:
             silent = event.time - before.heard_at
@@ -215,8 +207,8 @@ def _timer(ctx: _Ctx, event: Any) -> str:
         return f"server {sid}'s watchdog: leader {leader} is still within its time limits"
     if name == "leader.ping":
         if changed:
-            m = ctx.note(r"became LOOKING: (.*)$", sid)
-            return f"leader {sid} steps down ({m[1] if m else 'no quorum'}) and starts LOOKING"
+            e = ctx.event(BecameLooking, sid)
+            return f"leader {sid} steps down ({e.reason if e else 'no quorum'}) and starts LOOKING"
         return f"leader {sid} pings its learners and checks that a quorum is still synced"
     if name == "leader.init":
         return f"leader {sid}'s initLimit ran out before a quorum synced: it steps down" + ctx.change_tail(sid, True)
@@ -322,10 +314,10 @@ def _follower_info(ctx: _Ctx, event: Any, f: dict) -> str:
     leader, s = event.dst, event.src
     name = "OBSERVERINFO" if fields_of(event.msg)[0] == "ObserverInfo" else "FOLLOWERINFO"
     text = f"leader {leader} receives {name} from {s} (acceptedEpoch {f.get('accepted_epoch')})"
-    m = ctx.note(r"\[([\d, ]*)\] connected; new epoch (\d+) \(1 \+ highest acceptedEpoch (\d+)\)", leader)
-    if m:
-        return (text + f": with [{m[1]}] connected it has a quorum, so the new epoch is {m[2]} "
-                       f"(1 + the highest acceptedEpoch {m[3]}); it sends LEADERINFO")
+    e = ctx.event(EpochProposed, leader)
+    if e:
+        return (text + f": with {_ids(e.connected)} connected it has a quorum, so the new epoch is {e.epoch} "
+                       f"(1 + the highest acceptedEpoch {e.max_accepted_epoch}); it sends LEADERINFO")
     if ctx.sent(leader, "LeaderInfo"):
         return text + "; the epoch is already fixed, so it answers LEADERINFO"
     if ctx.before[leader].state != "LEADING":
@@ -353,14 +345,14 @@ def _leader_info(ctx: _Ctx, event: Any, f: dict) -> str:
 def _ack_epoch(ctx: _Ctx, event: Any, f: dict) -> str:
     leader, s = event.dst, event.src
     text = f"leader {leader} receives {s}'s ACKEPOCH (last zxid {format_zxid(f.get('last_zxid'))})"
-    if ctx.note(rf"follower {s} is ahead of the leader", leader):
+    if any(e.learner == s and e.cause == "ahead" for e in ctx.events_of(LearnerDropped, leader)):
         return (text + f": {s} is ahead of the leader, which a correct election never allows, "
                        f"so {leader} drops it")
-    m = ctx.note(r"\[([\d, ]*)\] acked epoch (\d+); syncing", leader)
-    plans = [ctx.note(rf"syncs {sid} \(last zxid [^)]*\): (.*)$", leader) for sid in _synced(ctx, leader)]
-    plan_text = "; ".join(f"{sid} gets {p[1]}" for sid, p in zip(_synced(ctx, leader), plans) if p)
+    m = ctx.event(EpochAcked, leader)
+    plan_text = "; ".join(f"{p.learner} gets {p.plan}" for p in ctx.events_of(SyncPlanChosen, leader))
     if m:
-        text += f": a quorum [{m[1]}] acked epoch {m[2]}, so {leader} saves currentEpoch {m[2]} and syncs them"
+        text += (f": a quorum {_ids(m.acks)} acked epoch {m.epoch}, so {leader} saves currentEpoch {m.epoch} "
+                 f"and syncs them")
     if plan_text:
         text += (": " if not m else "; ") + plan_text
     elif not m:
@@ -368,13 +360,8 @@ def _ack_epoch(ctx: _Ctx, event: Any, f: dict) -> str:
     return text
 
 
-def _synced(ctx: _Ctx, leader: int) -> list[int]:
-    out = []
-    for n, text, _ in ctx.notes:
-        m = re.match(rf"leader {leader} syncs (\d+) ", text)
-        if n == leader and m:
-            out.append(int(m[1]))
-    return out
+def _ids(ids: Any) -> str:
+    return "[" + ", ".join(str(i) for i in ids) + "]"
 
 
 def _sync_op(ctx: _Ctx, event: Any, f: dict) -> str:
@@ -406,10 +393,10 @@ def _ack(ctx: _Ctx, event: Any, f: dict) -> str:
     zxid = f.get("zxid")
     if isinstance(zxid, int) and counter_of(zxid) == 0:
         text = f"leader {leader} receives {s}'s ACK of NEWLEADER"
-        data = ctx.data_note("established")
-        if data:
-            return (text + f": a quorum {data.get('quorum')} is synced, so {leader} starts serving epoch "
-                           f"{data.get('epoch')} and tells them UPTODATE")
+        est = ctx.event(Established)
+        if est:
+            return (text + f": a quorum {_ids(est.quorum)} is synced, so {leader} starts serving epoch "
+                           f"{est.epoch} and tells them UPTODATE")
         if ctx.sent(leader, "UpToDate"):
             return text + f": it is already serving, so {s} gets UPTODATE at once"
         if ctx.before[leader].phase == "BROADCAST":
@@ -417,9 +404,9 @@ def _ack(ctx: _Ctx, event: Any, f: dict) -> str:
         return text + "; it waits for a quorum of them"
     z = format_zxid(zxid) if isinstance(zxid, int) else "?"
     text = f"leader {leader} receives {s}'s ACK for {z}"
-    commits = [d for _, _, d in ctx.notes if d.get("zab") == "committed"]
+    commits = ctx.events_of(Committed)
     if commits:
-        zs = ", ".join(format_zxid(d["zxid"]) for d in commits)
+        zs = ", ".join(format_zxid(c.zxid) for c in commits)
         return text + f": a quorum has logged it, so {leader} commits {zs} and sends COMMIT to its followers"
     done = ctx.before[leader].last_processed
     if isinstance(zxid, int) and done is not None and zxid <= done:
@@ -445,7 +432,7 @@ def _proposal(ctx: _Ctx, event: Any, f: dict) -> str:
 def _commit(ctx: _Ctx, event: Any, f: dict) -> str:
     s, leader = event.dst, event.src
     z = format_zxid(f.get("zxid"))
-    if ctx.data_note("applied"):
+    if ctx.event(Applied):
         return f"server {s} receives COMMIT {z} from leader {leader} and applies it"
     if ctx.after[s].phase == "SYNCHRONIZATION":
         return f"server {s} notes COMMIT {z}: it will apply it at NEWLEADER"

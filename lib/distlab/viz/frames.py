@@ -18,29 +18,30 @@ Theory of operation:
    - the vote and the election round from the votes (``Notification``) a server *sends*:
      FLE broadcasts its proposal every time it changes, so the last one sent is the current
      one; a server that decides by joining takes the vote that made it decide;
-   - epochs and the last zxid from the fixed-format lines the protocol logs
-     ("2 became LOOKING: started with last zxid ..., epochs accepted A / current C",
-     "leader 5: ... new epoch 2", "leader 5: ... acked epoch 2"), from LEADERINFO/ACKEPOCH
-     and NEWLEADER/ACK exchanges, and from the structured ``zab=applied``/``reloaded`` notes;
+   - epochs and the last zxid from the typed events the protocol emits
+     (:mod:`distlab.zab.events`: ``BecameLooking``, ``EpochProposed``, ``EpochAcked``,
+     ``LearnerUpToDate``...), from LEADERINFO/ACKEPOCH and NEWLEADER/ACK exchanges;
    - each server's log (the zxids it logged during the run: a follower ACKs a PROPOSAL only
-     after logging it; ``applied`` notes name every applied txn; TRUNC and SNAP notes cut or
-     replace it), on top of a *base*: the history it already held when the trace began;
-   - the sync plan the leader chose for each learner ("leader 5 syncs 2 (...): DIFF: ...").
+     after logging it; ``Applied`` names every applied txn; ``Truncated`` and
+     ``SnapshotLoaded`` cut or replace it), on top of a *base*: the history it already held
+     when the trace began;
+   - the sync plan the leader chose for each learner (``SyncPlanChosen``).
 
 3. **Messages in flight** are the sends not yet delivered or dropped (counting duplicates).
 
-Every structured note the protocol may add later (``zab=...`` data) is preferred over text;
-the text patterns are kept in one place (``_NOTE_PATTERNS``) and tested on real runs.
+Notes are read through ``record.event`` only, by a table from event type to handler
+(``_EVENT_HANDLERS``); their text is for people, never parsed.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from distlab.sim.trace import Trace
 from distlab.viz.messages import fields_of, kind_of, label_of
+from distlab.zab.events import (Applied, BecameLooking, Committed, EpochAcked, EpochProposed, Established,
+                                LeaderElected, SnapshotLoaded, SyncPlanChosen, SyncStarted, Truncated, LearnerUpToDate)
 from distlab.zab.zxid import counter_of, epoch_of
 
 __all__ = [
@@ -241,23 +242,6 @@ def segment(records: Sequence[Any], start: int = 0) -> list[tuple[int, int]]:
 
 
 # --------------------------------------------------------------------------- reducer ------
-_NUM = r"-?\d+"
-_Z = r"(?:0x[0-9a-f_]+|-?\d+)"
-_NOTE_PATTERNS = {
-    "looking": re.compile(rf"^(\d+) became LOOKING: (?:started|restarted[^)]*\)) with last zxid ({_Z}), "
-                          rf"epochs accepted ({_NUM}) / current ({_NUM})"),
-    "leading": re.compile(r"^(\d+) became LEADING in round (\d+)"),
-    "learning": re.compile(r"^(\d+) became (FOLLOWING|OBSERVING) of (\d+) in round (\d+)"),
-    "new_epoch": re.compile(r"^leader (\d+): \[[\d, ]*\] connected; new epoch (\d+)"),
-    "acked_epoch": re.compile(r"^leader (\d+): \[[\d, ]*\] acked epoch (\d+); syncing"),
-    "syncs": re.compile(rf"^leader (\d+) syncs (\d+) \(last zxid ({_Z})\): ((TRUNC\+DIFF|DIFF|TRUNC|SNAP):.*)$"),
-    "syncing": re.compile(rf"^(\d+) syncing with (\d+): (TRUNC\+DIFF|DIFF|TRUNC|SNAP) ({_Z})"),
-    "uptodate": re.compile(r"^(\d+) is up to date with leader (\d+) in epoch (\d+)"),
-    "truncated": re.compile(rf"^(\d+) truncated its log to ({_Z})"),
-    "snapshot": re.compile(rf"^(\d+) loaded the leader's snapshot at ({_Z})"),
-}
-
-
 class _Server:
     __slots__ = ("sid", "observer", "booted", "up", "state", "vote", "round", "accepted_epoch",
                  "current_epoch", "last_processed", "leader", "phase", "base", "log", "sync_mode",
@@ -480,97 +464,101 @@ class _Reducer:
         self.cuts = ()
 
     def _on_note(self, r) -> None:
-        text = r.text
-        data = r.data if isinstance(r.data, dict) else {}
-        zab = data.get("zab")
+        """A typed event (:mod:`distlab.zab.events`): one handler per event type, never text."""
+        event = r.event
+        handler = _EVENT_HANDLERS.get(type(event))
+        if handler is None:
+            return
         s = self._server(r.node)
-        if s is None:
-            return
-        if zab == "applied" and isinstance(data.get("zxid"), int):
-            s.logged(data["zxid"])
-            s.last_processed = data["zxid"]
-            return
-        if zab == "committed" and isinstance(data.get("zxid"), int):
-            s.logged(data["zxid"])
-            return
-        if zab in ("looking", "reloaded") and isinstance(data.get("last_processed"), int):
-            s.last_processed = data["last_processed"]
-        if zab == "established":
-            s.phase = "BROADCAST"
-            epoch = data.get("epoch")
-            if isinstance(epoch, int) and s.vote is not None:
-                s.vote = VoteView(s.vote.leader, s.vote.zxid, epoch)  # updateElectionVote
-        P = _NOTE_PATTERNS
-        m = P["looking"].match(text)
-        if m:
-            last = parse_zxid(m[2])
-            s.accepted_epoch, s.current_epoch = int(m[3]), int(m[4])
-            if last > s.last_zxid:
-                s.base = last  # held before the trace began
-            elif last < s.last_zxid:
-                s.truncate(last)  # what was not durable is gone
-            return
-        m = P["leading"].match(text)
-        if m:
-            s.leader = s.sid
-            s.round = int(m[2])
-            return
-        m = P["learning"].match(text)
-        if m:
-            leader = int(m[3])
-            s.leader = leader
-            s.round = int(m[4])
-            if s.vote is None or s.vote.leader != leader:
-                delivered = self.delivered_vote.get(s.sid)
-                s.vote = delivered if delivered is not None and delivered.leader == leader else VoteView(leader, None, None)
-            return
-        m = P["new_epoch"].match(text)
-        if m:
-            s.accepted_epoch = int(m[2])
-            return
-        m = P["acked_epoch"].match(text)
-        if m:
-            s.current_epoch = int(m[2])
-            s.phase = "SYNCHRONIZATION"
-            return
-        m = P["syncs"].match(text)
-        if m:
-            learner = int(m[2])
-            other = self.servers.get(learner)
-            self.syncs[learner] = SyncInfo(
-                leader=s.sid, learner=learner, learner_last=parse_zxid(m[3]), mode=m[5], plan=m[4],
-                time=r.time, leader_base=s.base, leader_log=tuple(s.log),
-                learner_base=other.base if other else 0, learner_log=tuple(other.log) if other else ())
-            return
-        m = P["syncing"].match(text)
-        if m:
-            s.sync_mode = m[3]
-            s.phase = "SYNCHRONIZATION"
-            return
-        m = P["uptodate"].match(text)
-        if m:
-            epoch = int(m[3])
-            s.phase = "BROADCAST"
-            s.current_epoch = epoch
-            if s.vote is not None:
-                s.vote = VoteView(s.vote.leader, s.vote.zxid, epoch)
-            return
-        m = P["truncated"].match(text)
-        if m:
-            s.truncate(parse_zxid(m[2]))
-            return
-        m = P["snapshot"].match(text)
-        if m:
-            zxid = parse_zxid(m[2])
-            leader = self.servers.get(s.leader) if s.leader is not None else None
-            if leader is not None:
-                s.base = min(leader.base, zxid)
-                s.log = [z for z in leader.log if z <= zxid]
-            else:
-                s.base, s.log = zxid, []
-            if s.last_zxid < zxid:
-                s.base = zxid
-            return
+        if s is not None:
+            handler(self, s, event, r)
+
+    def _ev_applied(self, s: _Server, e: Applied, r) -> None:
+        s.logged(e.zxid)
+        s.last_processed = e.zxid
+
+    def _ev_committed(self, s: _Server, e: Committed, r) -> None:
+        s.logged(e.zxid)
+
+    def _ev_looking(self, s: _Server, e: BecameLooking, r) -> None:
+        s.last_processed = e.last_processed
+        s.accepted_epoch, s.current_epoch = e.accepted_epoch, e.current_epoch
+        last = e.last_logged
+        if last > s.last_zxid:
+            s.base = last  # held before the trace began
+        elif last < s.last_zxid:
+            s.truncate(last)  # what was not durable is gone
+
+    def _ev_established(self, s: _Server, e: Established, r) -> None:
+        s.phase = "BROADCAST"
+        if s.vote is not None:
+            s.vote = VoteView(s.vote.leader, s.vote.zxid, e.epoch)  # updateElectionVote
+
+    def _ev_elected(self, s: _Server, e: LeaderElected, r) -> None:
+        s.leader = e.leader
+        s.round = e.round
+        if e.state != "LEADING" and (s.vote is None or s.vote.leader != e.leader):
+            delivered = self.delivered_vote.get(s.sid)
+            s.vote = delivered if delivered is not None and delivered.leader == e.leader \
+                else VoteView(e.leader, None, None)
+
+    def _ev_epoch_proposed(self, s: _Server, e: EpochProposed, r) -> None:
+        s.accepted_epoch = e.epoch
+
+    def _ev_epoch_acked(self, s: _Server, e: EpochAcked, r) -> None:
+        s.current_epoch = e.epoch
+        s.phase = "SYNCHRONIZATION"
+
+    def _ev_sync_plan(self, s: _Server, e: SyncPlanChosen, r) -> None:
+        other = self.servers.get(e.learner)
+        self.syncs[e.learner] = SyncInfo(
+            leader=s.sid, learner=e.learner, learner_last=e.learner_last, mode=e.mode,
+            plan=e.plan,
+            time=r.time, leader_base=s.base, leader_log=tuple(s.log),
+            learner_base=other.base if other else 0, learner_log=tuple(other.log) if other else ())
+
+    def _ev_sync_started(self, s: _Server, e: SyncStarted, r) -> None:
+        s.sync_mode = e.mode
+        s.phase = "SYNCHRONIZATION"
+
+    def _ev_uptodate(self, s: _Server, e: LearnerUpToDate, r) -> None:
+        s.phase = "BROADCAST"
+        s.current_epoch = e.epoch
+        if s.vote is not None:
+            s.vote = VoteView(s.vote.leader, s.vote.zxid, e.epoch)
+
+    def _ev_truncated(self, s: _Server, e: Truncated, r) -> None:
+        s.last_processed = e.last_processed
+        s.truncate(e.zxid)
+
+    def _ev_snapshot(self, s: _Server, e: SnapshotLoaded, r) -> None:
+        s.last_processed = e.last_processed
+        zxid = e.zxid
+        leader = self.servers.get(s.leader) if s.leader is not None else None
+        if leader is not None:
+            s.base = min(leader.base, zxid)
+            s.log = [z for z in leader.log if z <= zxid]
+        else:
+            s.base, s.log = zxid, []
+        if s.last_zxid < zxid:
+            s.base = zxid
+
+
+# What each typed event does to the server that emitted it (the frame builder's table).
+_EVENT_HANDLERS = {
+    Applied: _Reducer._ev_applied,
+    Committed: _Reducer._ev_committed,
+    BecameLooking: _Reducer._ev_looking,
+    Established: _Reducer._ev_established,
+    LeaderElected: _Reducer._ev_elected,
+    EpochProposed: _Reducer._ev_epoch_proposed,
+    EpochAcked: _Reducer._ev_epoch_acked,
+    SyncPlanChosen: _Reducer._ev_sync_plan,
+    SyncStarted: _Reducer._ev_sync_started,
+    LearnerUpToDate: _Reducer._ev_uptodate,
+    Truncated: _Reducer._ev_truncated,
+    SnapshotLoaded: _Reducer._ev_snapshot,
+}
 
 
 # --------------------------------------------------------------------------- timeline -----

@@ -47,6 +47,7 @@ from distlab.zab.clientproto import (
     WatchNotification,
 )
 from distlab.zk.errors import Code
+from distlab.zab.events import ClientDisconnected, ClientSessionLost, ClientStateChanged
 
 __all__ = ["ZooKeeperClient", "ClientState", "ApiCall"]
 
@@ -137,8 +138,8 @@ class ZooKeeperClient:
 
     def _disconnect(self, why: str) -> None:
         """Lose the current server; fail what was in flight; try the next server."""
-        # The structured field lets trace checkers see that this connection is over.
-        self.fx.note(f"client {self.name}: disconnected from {self.server}: {why}", client_event="disconnected")
+        # The typed event lets trace checkers see that this connection is over.
+        self.fx.emit(ClientDisconnected(client=self.name, server=self.server, reason=why))
         for xid in sorted(self.in_flight):
             self.results[xid] = ClientReply(xid, self.last_zxid_seen, None, Code.CONNECTIONLOSS,
                                             "ConnectionLoss: the outcome of this request is unknown")
@@ -153,7 +154,7 @@ class ZooKeeperClient:
         if state is not self.state:
             self.state = state
             self.events.append(("state", state))
-            self.fx.note(f"client {self.name} is {state.name}")
+            self.fx.emit(ClientStateChanged(client=self.name, state=state.name))
 
     def _expire(self) -> None:
         self._set_state(ClientState.EXPIRED)
@@ -213,7 +214,7 @@ class ZooKeeperClient:
         elif kind is ConnectRefused:
             self.fx.cancel_timer(self.CONNECT_TIMER)
             if msg.expired:
-                self.fx.note(f"client {self.name}: {msg.reason}")
+                self.fx.emit(ClientSessionLost(client=self.name, reason=msg.reason))
                 self._expire()
             else:
                 self._disconnect(msg.reason)

@@ -36,6 +36,7 @@ from distlab.sansio import UsageError
 from distlab.zab.messages import Notification, ServerState
 from distlab.zab.quorum import HasQuorum, has_quorum
 from distlab.zab.zxid import format_zxid
+from distlab.zab.events import BetterVoteDuringFinalize, ElectionStarted, VoteReceived
 
 __all__ = [
     "Vote",
@@ -280,7 +281,8 @@ class Election:
     does), owns the finalize wait and the notification back-off, and answers notifications
     while the server is not LOOKING (``Messenger.WorkerReceiver``). Each method returns a list
     of ``("send", dst, Notification)``, ``("timer", name, delay)``, ``("cancel", name)``,
-    ``("decided", Vote)`` and ``("note", text)`` actions that the peer turns into effects.
+    ``("decided", Vote)`` and ``("event", ZabEvent)`` actions (:mod:`distlab.zab.events`)
+    that the peer turns into effects.
     """
 
     FINALIZE_TIMER = "election.finalize"
@@ -315,8 +317,8 @@ class Election:
         self.state = initial_election_state(self.me, self.voters, self.logicalclock, last_zxid, current_epoch)
         self.finalizing = False
         self.timeout_ms = self.finalize_wait_ms
-        return [("note", f"{self.me} starts election round {self.logicalclock} proposing "
-                         f"{self.state.proposal.describe()}"),
+        return [("event", ElectionStarted(sid=self.me, round=self.logicalclock,
+                                          proposal=self.state.proposal.describe())),
                 *self._broadcast(), ("timer", self.RESEND_TIMER, self.timeout_ms)]
 
     def stop(self) -> list[tuple]:
@@ -346,8 +348,8 @@ class Election:
                 # A better vote during the finalize wait reopens the election.
                 self.finalizing = False
                 actions.append(("cancel", self.FINALIZE_TIMER))
-                actions.append(("note", f"{self.me}: {n.sid}'s vote {vote_of(n).describe()} beats "
-                                        f"{self.state.proposal.describe()} during the finalize wait"))
+                actions.append(("event", BetterVoteDuringFinalize(sid=self.me, sender=n.sid, vote=vote_of(n).describe(),
+                                                                  proposal=self.state.proposal.describe())))
             else:
                 # Drained and discarded, as ZooKeeper's finalize loop does; the wait restarts.
                 actions.append(("timer", self.FINALIZE_TIMER, self.finalize_wait_ms))
@@ -358,7 +360,7 @@ class Election:
         self.state = step.state
         self.logicalclock = step.state.logicalclock
         if step.reason:
-            actions.append(("note", f"{self.me}: {step.reason}"))
+            actions.append(("event", VoteReceived(sid=self.me, reason=str(step.reason))))
         if step.broadcast:
             actions += self._broadcast()
         if step.decided is not None:

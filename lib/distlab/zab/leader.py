@@ -41,6 +41,8 @@ from distlab.zab.messages import (
     SyncReply,
     UpToDate,
 )
+from distlab.zab.events import (Committed, EpochAcked, EpochProposed, Established, LearnerDropped, SessionExpired,
+                                SyncPlanChosen)
 from distlab.zab.sync import LeaderHistory, SyncMode, SyncPlan, describe_plan
 from distlab.zab.peer import ProtocolViolation, txn_fingerprint
 from distlab.zab.zxid import MAX_COUNTER, counter_of, format_zxid, make_zxid
@@ -160,13 +162,15 @@ class Leader:
     def on_disconnected(self, sid: int) -> None:
         """The learner's connection broke: its handler dies (``LearnerHandler.run`` ends)."""
         if self.learners.pop(sid, None) is not None:
-            self.peer.note(f"leader {self.sid}: connection to learner {sid} broke; handler dropped")
+            self.peer.emit(LearnerDropped(sid=self.sid, learner=sid,
+                                          cause="reset", reason=f"connection to learner {sid} broke; handler dropped"))
 
     # ------------------------------------------------------------------ discovery --------
     def _on_learner_info(self, src: int, msg: FollowerInfo | ObserverInfo) -> None:
         observer = type(msg) is ObserverInfo
         if observer != (src in self.config.observers) or src == self.sid:
-            self.peer.note(f"leader {self.sid}: refused {type(msg).__name__} from {src} (wrong learner type)")
+            self.peer.emit(LearnerDropped(sid=self.sid, learner=src,
+                                          cause="wrong_type", reason=f"refused {type(msg).__name__} from {src} (wrong learner type)"))
             return
         handler = self.learners.get(src)
         if handler is not None and handler.registration == msg.registration:
@@ -175,7 +179,8 @@ class Leader:
                 self.peer.send(src, LeaderInfo(self.epoch))
             return
         if handler is not None:
-            self.peer.note(f"leader {self.sid}: {src} registered anew; its old handler is dropped")
+            self.peer.emit(LearnerDropped(sid=self.sid, learner=src,
+                                          cause="reregistered", reason=f"{src} registered anew; its old handler is dropped"))
         self.learners[src] = LearnerHandler(src, observer, msg.accepted_epoch, self.peer.now,
                                             registration=msg.registration)
         # getEpochToPropose: every learner's acceptedEpoch pushes the new epoch up.
@@ -200,9 +205,8 @@ class Leader:
                                     f"leader's acceptedEpoch {self.peer.accepted_epoch}")
         self.epoch = epoch
         self.peer.persist_accepted_epoch(self.epoch)
-        self.peer.note(f"leader {self.sid}: {sorted(self.connecting)} connected; new epoch {self.epoch} "
-                       f"(1 + highest acceptedEpoch {self.max_accepted_epoch})", zab="epoch", epoch=self.epoch,
-                       connected=sorted(self.connecting))
+        self.peer.emit(EpochProposed(sid=self.sid, epoch=self.epoch, max_accepted_epoch=self.max_accepted_epoch,
+                                     connected=tuple(sorted(self.connecting))))
         for sid in sorted(self.learners):
             self._send_leader_info(self.learners[sid])
         self._try_epoch_quorum()
@@ -217,8 +221,9 @@ class Leader:
         peer = self.peer
         if msg.current_epoch != -1 and (msg.current_epoch, msg.last_zxid) > (peer.current_epoch, peer.last_logged_zxid):
             # StateSummary.isMoreRecentThan: FLE should have made this impossible.
-            peer.note(f"leader {self.sid}: follower {handler.sid} is ahead of the leader "
-                      f"(epoch {msg.current_epoch}, {format_zxid(msg.last_zxid)}); dropping it")
+            peer.emit(LearnerDropped(sid=self.sid, learner=handler.sid,
+                                     cause="ahead", reason=f"follower {handler.sid} is ahead of the leader "
+                                            f"(epoch {msg.current_epoch}, {format_zxid(msg.last_zxid)}); dropping it"))
             del self.learners[handler.sid]
             return
         handler.phase = "epoch_acked"
@@ -239,8 +244,7 @@ class Leader:
         self.epoch_quorum = True
         self.peer.persist_current_epoch(self.epoch)
         self.peer.zab_state = ZabState.SYNCHRONIZATION
-        self.peer.note(f"leader {self.sid}: {sorted(self.epoch_acks)} acked epoch {self.epoch}; syncing learners",
-                       zab="epoch_acked", epoch=self.epoch, acks=sorted(self.epoch_acks))
+        self.peer.emit(EpochAcked(sid=self.sid, epoch=self.epoch, acks=tuple(sorted(self.epoch_acks))))
         for sid in sorted(self.learners):
             if self.learners[sid].phase == "epoch_acked":
                 self._sync(self.learners[sid])
@@ -266,9 +270,9 @@ class Leader:
         if not isinstance(plan, SyncPlan) or not isinstance(plan.mode, SyncMode):
             raise TypeError(f"choose_sync_mode must return a SyncPlan, got {plan!r}")
         handler.plan = plan
-        peer.note(f"leader {self.sid} syncs {handler.sid} (last zxid {format_zxid(handler.last_zxid)}): "
-                  f"{describe_plan(plan)}", zab="sync", learner=handler.sid, learner_last=handler.last_zxid,
-                  mode=plan.mode.value, trunc=plan.trunc_zxid, snap=plan.snap_zxid, forward_from=plan.forward_from)
+        peer.emit(SyncPlanChosen(sid=self.sid, learner=handler.sid, learner_last=handler.last_zxid,
+                                 mode=plan.mode.value, trunc_zxid=plan.trunc_zxid, snap_zxid=plan.snap_zxid,
+                                 forward_from=plan.forward_from, plan=describe_plan(plan)))
         if plan.mode is SyncMode.SNAP:
             peer.send(handler.sid, Snap(peer.tree.last_processed_zxid, peer.tree.snapshot()))
         else:
@@ -313,9 +317,7 @@ class Leader:
         self.tracker = SessionTracker(self.config.tick_ms, server_id=self.sid, now=peer.now)
         for session, timeout in sorted(peer.tree.sessions.items()):
             self.tracker.track(session, timeout, peer.now)
-        peer.note(f"leader {self.sid}: {sorted(self.newleader_acks)} acked NEWLEADER; "
-                  f"serving epoch {self.epoch}", zab="established", epoch=self.epoch,
-                  quorum=sorted(self.newleader_acks))
+        peer.emit(Established(sid=self.sid, epoch=self.epoch, quorum=tuple(sorted(self.newleader_acks))))
         for sid in sorted(self.learners):
             if self.learners[sid].phase == "newleader_acked":
                 self._send_uptodate(self.learners[sid])
@@ -334,7 +336,8 @@ class Leader:
         for sid in sorted(self.learners):
             handler = self.learners[sid]
             if peer.now - handler.last_heard > deadline and handler.phase in ("newleader_acked", "uptodate"):
-                peer.note(f"leader {self.sid}: learner {sid} silent for {peer.now - handler.last_heard} ms; dropped")
+                peer.emit(LearnerDropped(sid=self.sid, learner=sid,
+                                         cause="silent", reason=f"learner {sid} silent for {peer.now - handler.last_heard} ms; dropped"))
                 del self.learners[sid]
                 continue
             peer.send(sid, Ping())
@@ -351,7 +354,7 @@ class Leader:
 
     def _expire_sessions(self) -> None:
         for session in self.tracker.expired(self.peer.now):
-            self.peer.note(f"leader {self.sid}: session 0x{session:x} expired")
+            self.peer.emit(SessionExpired(sid=self.sid, session=session))
             self._propose(session, -1, CloseSessionRequest())
         self.peer.set_timer(self.SESSION_TIMER, self.config.tick_ms)
 
@@ -447,8 +450,7 @@ class Leader:
         entry = self.outstanding.pop(zxid)
         self.last_committed = zxid
         p = entry.proposal
-        peer.note(f"leader {self.sid} commits {format_zxid(zxid)} (acks {sorted(acked_by)})",
-                  zab="committed", zxid=zxid, txn=txn_fingerprint(p.txn))
+        peer.emit(Committed(sid=self.sid, zxid=zxid, txn=txn_fingerprint(p.txn), acks=tuple(sorted(acked_by))))
         for sid in sorted(self.learners):
             handler = self.learners[sid]
             if handler.forwarding:

@@ -44,6 +44,7 @@ from distlab.zab.messages import (
     Trunc,
     UpToDate,
 )
+from distlab.zab.events import LearnerUpToDate, SyncOddity, SyncStarted
 from distlab.zab.zxid import counter_of, epoch_of, format_zxid, make_zxid
 
 __all__ = ["Learner", "CONNECT_RETRY_MS"]
@@ -196,7 +197,7 @@ class Learner:
             peer.truncate_log(msg.zxid)
         elif step.mode == "SNAP":
             peer.load_snapshot(msg.zxid, msg.snapshot)
-        peer.note(f"{self.sid} syncing with {self.leader}: {self.mode} {format_zxid(msg.zxid)}")
+        peer.emit(SyncStarted(sid=self.sid, leader=self.leader, mode=str(self.mode), zxid=msg.zxid))
 
     def _queue_proposal(self, msg: Any, view: SyncView) -> None:
         if type(msg) not in (ProposalPacket, Inform):
@@ -206,11 +207,9 @@ class Learner:
             raise UsageError(f"sync_step: queued {format_zxid(msg.zxid)} after {format_zxid(last)}: a duplicate, or "
                              "out of order")
         if view.last_queued and msg.zxid != view.last_queued + 1:
-            self.peer.note(f"{self.sid}: sync got new-epoch proposal {format_zxid(msg.zxid)} after "
-                           f"{format_zxid(view.last_queued)}")
+            self.peer.emit(SyncOddity(sid=self.sid, zxid=msg.zxid, expected=view.last_queued, what="new_epoch"))
         elif not view.last_queued and msg.zxid != self.peer.last_logged_zxid + 1:
-            self.peer.note(f"{self.sid}: sync got first proposal {format_zxid(msg.zxid)}, expected "
-                           f"{format_zxid(self.peer.last_logged_zxid + 1)} (accepted, as ZooKeeper does)")
+            self.peer.emit(SyncOddity(sid=self.sid, zxid=msg.zxid, expected=self.peer.last_logged_zxid + 1, what="gap"))
         self.last_queued = msg.zxid
         self.not_logged.append(Proposal(msg.zxid, msg.txn, msg.cxid))
 
@@ -299,8 +298,8 @@ class Learner:
                 peer.send(self.leader, Ack(p.zxid))
         self.not_logged = []
         self.committed = []
-        peer.note(f"{self.sid} is up to date with leader {self.leader} in epoch {self.new_epoch} "
-                  f"(synced by {self.mode}); serving clients")
+        peer.emit(LearnerUpToDate(sid=self.sid, leader=self.leader, epoch=self.new_epoch,
+                                  mode=None if self.mode is None else str(self.mode)))
 
     # ------------------------------------------------------------------ broadcast --------
     def _on_broadcast_packet(self, msg: Any) -> None:

@@ -54,6 +54,7 @@ from distlab.zab.clientproto import (
 )
 from distlab.zab.config import EnsembleConfig, Impl
 from distlab.zab.election import Election, Vote
+from distlab.zab.events import Applied, BecameLooking, LeaderElected, SnapshotLoaded, SnapshotTaken, Truncated
 from distlab.zab.messages import Notification, Proposal, ServerState
 from distlab.zab.zxid import epoch_of, format_zxid
 from distlab.zk.errors import Code, KeeperError, error_for_code
@@ -174,6 +175,10 @@ class QuorumPeer:
     def note(self, text: str, **data: Any) -> None:
         self.fx.note(text, **data)
 
+    def emit(self, event: Any) -> None:
+        """Record a typed event (:mod:`distlab.zab.events`) on the trace."""
+        self.fx.emit(event)
+
     def set_timer(self, name: str, delay_ms: int) -> None:
         self.fx.set_timer(name, delay_ms)
 
@@ -248,9 +253,8 @@ class QuorumPeer:
         self.log = self.log[:keep]
         self.fx.truncate("log", keep)
         self._reload()
-        self.note(f"{self.sid} truncated its log to {format_zxid(zxid)}, dropping "
-                  f"{[format_zxid(p.zxid) for p in dropped]}", zab="reloaded",
-                  last_processed=self.tree.last_processed_zxid, zxid=zxid, how="trunc")
+        self.emit(Truncated(sid=self.sid, zxid=zxid, dropped=tuple(p.zxid for p in dropped),
+                            last_processed=self.tree.last_processed_zxid))
 
     def load_snapshot(self, zxid: int, snapshot: bytes) -> None:
         """A SNAP from the leader replaces the in-memory database; the disk is untouched.
@@ -263,8 +267,7 @@ class QuorumPeer:
         self.tree = self.impl.tree.restore(snapshot)
         self.committed_log = deque(maxlen=self.config.committed_log_size)
         self.txns_since_snapshot = 0
-        self.note(f"{self.sid} loaded the leader's snapshot at {format_zxid(zxid)}", zab="reloaded",
-                  last_processed=self.tree.last_processed_zxid, zxid=zxid, how="snap")
+        self.emit(SnapshotLoaded(sid=self.sid, zxid=zxid, last_processed=self.tree.last_processed_zxid))
 
     def commit_snapshot(self) -> None:
         """At NEWLEADER: the snapshot received with SNAP becomes durable; the old log goes."""
@@ -317,9 +320,8 @@ class QuorumPeer:
         if replay:
             return
         txn = proposal.txn
-        # Structured facts for the checkers (distlab.check.zab) ride on trace notes.
-        self.note(f"{self.sid} applied {format_zxid(proposal.zxid)}", zab="applied",
-                  zxid=proposal.zxid, txn=txn_fingerprint(txn))
+        # The checkers (distlab.check.zab) read this typed event from the trace.
+        self.emit(Applied(sid=self.sid, zxid=proposal.zxid, txn=txn_fingerprint(txn)))
         for event in applied.events:
             client = self.connections.get(event.watcher)
             if client is not None:
@@ -369,7 +371,7 @@ class QuorumPeer:
         self.log = [p for p in self.log if p.zxid > zxid]
         self.fx.persist("log", self.log)
         self.txns_since_snapshot = 0
-        self.note(f"{self.sid} took a snapshot at {format_zxid(zxid)} and purged its older log")
+        self.emit(SnapshotTaken(sid=self.sid, zxid=zxid))
 
     # ------------------------------------------------------------------ transitions -------
     def _set_state(self, new: ServerState) -> None:
@@ -396,9 +398,9 @@ class QuorumPeer:
         self._fast_forward()
         self._set_state(LOOKING)
         self.zab_state = ZabState.ELECTION
-        self.note(f"{self.sid} became LOOKING: {reason}", zab="looking",
-                  last_processed=self.tree.last_processed_zxid, last_logged=self.last_logged_zxid,
-                  accepted_epoch=self.accepted_epoch, current_epoch=self.current_epoch)
+        self.emit(BecameLooking(sid=self.sid, reason=reason, last_processed=self.tree.last_processed_zxid,
+                                last_logged=self.last_logged_zxid, accepted_epoch=self.accepted_epoch,
+                                current_epoch=self.current_epoch))
         self._run_election(self.election.start(self.last_logged_zxid, self.current_epoch))
 
     def _become_leading(self, vote: Vote) -> None:
@@ -406,7 +408,7 @@ class QuorumPeer:
 
         self._set_state(LEADING)
         self.zab_state = ZabState.DISCOVERY
-        self.note(f"{self.sid} became LEADING in round {self.election.logicalclock}")
+        self.emit(LeaderElected(sid=self.sid, leader=self.sid, state="LEADING", round=self.election.logicalclock))
         self.role = Leader(self)
         self.role.start()
 
@@ -416,7 +418,8 @@ class QuorumPeer:
         state = OBSERVING if self.is_observer else FOLLOWING
         self._set_state(state)
         self.zab_state = ZabState.DISCOVERY
-        self.note(f"{self.sid} became {state.name} of {vote.leader} in round {self.election.logicalclock}")
+        self.emit(LeaderElected(sid=self.sid, leader=vote.leader, state=state.name,
+                                round=self.election.logicalclock))
         self.role = Learner(self, vote.leader)
         self.role.start()
 
@@ -435,6 +438,8 @@ class QuorumPeer:
                 self.set_timer(action[1], action[2])
             elif kind == "cancel":
                 self.cancel_timer(action[1])
+            elif kind == "event":
+                self.emit(action[1])
             elif kind == "note":
                 self.note(action[1])
             elif kind == "decided":
@@ -706,7 +711,7 @@ def history_of(peer: QuorumPeer) -> dict[str, Any]:
     return {
         "server": peer.sid,
         "snapshot_zxid": peer.snapshot_zxid,
-        "history": [[p.zxid, txn_fingerprint(p.txn)] for p in peer.log],
+        "history": tuple((p.zxid, txn_fingerprint(p.txn)) for p in peer.log),
         "last_processed": peer.tree.last_processed_zxid,
         "digest": peer.tree.digest(),
     }
