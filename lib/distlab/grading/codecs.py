@@ -83,6 +83,12 @@ ALLOWED = (
     "distlab.zk.ops:CloseSessionResult",
     "distlab.zk.tree:ApplyResult",
     "distlab.zk.stat:StatPersisted",
+    # Lab 9's participant: the 2PC messages it receives and sends (RPC frames are bytes)
+    "distlab.txn.two_phase:Prepare",
+    "distlab.txn.two_phase:Vote",
+    "distlab.txn.two_phase:Decision",
+    "distlab.txn.two_phase:Ack",
+    "distlab.txn.two_phase:StatusQuery",
 )
 # The sandbox's codec: strict, only the classes above (and the ZooKeeper/lock errors of
 # distlab.codec.EXCEPTION_MODULES, whose message fields only cross).
