@@ -20,9 +20,9 @@ load_all()
 
 def test_both_labs_are_registered_with_their_parts_and_points():
     assert {n: p.points for n, p in LABS[8].parts.items()} == {
-        "decode_frame": 2, "settle": 2, "on_registry_event": 3, "smooth_round_robin": 3, "admit": 4}
+        "decode_frame": 2, "settle": 2, "on_registry_event": 3, "smooth_round_robin": 3, "admit": 4, "RpcProvider": 5}
     assert {n: p.points for n, p in LABS[9].parts.items()} == {
-        "decide": 2, "recover_coordinator": 3, "recover_participant": 3, "saga_next": 3}
+        "decide": 2, "recover_coordinator": 3, "recover_participant": 3, "saga_next": 3, "TxnParticipant": 5}
     assert LABS[8].notebook == LAB8.name and LABS[9].notebook == LAB9.name
 
 

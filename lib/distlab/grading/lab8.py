@@ -35,13 +35,14 @@ from distlab.rpc.codec import (
 )
 from distlab.rpc.dedup import admit, remember_reply, table_size
 from distlab.rpc.proxy import ServiceProxy, settle
+from distlab.rpc.services import Bank, public_methods
 from distlab.rpc.registry import StaticRegistry, ZkRegistry, on_registry_event, provider_node
 from distlab.rpc.transport import Consumer, Provider, ProvidersChanged, RetryPolicy, RpcImpl
 from distlab.sansio import Deliver, Effects, Start, Timer, UsageError
 from distlab.sim import Fixed, LinkConfig, Uniform, World
 from distlab.sim.world import ProcessError
 
-__all__ = ["Bad", "learner_call", "translate", "run_until"]
+__all__ = ["Bad", "learner_call", "translate", "run_until", "named"]
 
 
 
@@ -73,6 +74,23 @@ def learner_call(fn: Callable, *args: Any) -> tuple[Any, tuple[str, str] | None]
         raise
     except Exception as error:  # noqa: BLE001 - the learner's exception is the answer
         return None, (type(error).__name__, str(error))
+
+
+def named(check: Callable[[Any, int], Outcome], term: str, concept: str) -> Callable[[Any, int], Outcome]:
+    """``check``, whose failures always name the concept they break (a table row's too).
+
+    The runs in the simulator name it already; a failed table row says only what was expected,
+    so ``concept`` (which contains ``term``, the Chinese word) is added where ``term`` is missing.
+    """
+    import functools
+
+    @functools.wraps(check)
+    def checked(fn: Any, seed: int) -> Outcome:
+        outcome = check(fn, seed)
+        if outcome.passed is False and term not in outcome.message:
+            return Outcome.fail(f"{outcome.message}. {concept}", outcome.excerpt)
+        return outcome
+    return checked
 
 
 def _event(event: Any) -> str:
@@ -880,26 +898,286 @@ def check_admit(fn: Any, seed: int) -> Outcome:
     return _admit_in_sim(fn, seed)
 
 
+# ====================================================================== F: RpcProvider =======
+# The learner writes a whole provider (the server stub): greet, decode, check the request,
+# suppress duplicates with admit, call the method, reply under the request's id. The grader
+# builds it in the sandbox and runs it in the simulator: first a scripted client whose every
+# frame tests one rule, then reference consumers retrying deposits over a bad network.
+
+PROBE_AMOUNTS = (1, 10, 100, 1000)  # each deposit of the probe is one decimal digit of the balance
+
+
+class ProbeClient:
+    """Sends scripted frames at fixed times; keeps every answer as (time, kind, id, body)."""
+
+    def __init__(self, me: Any, provider: Any, script: list[tuple[int, bytes]]) -> None:
+        self.me, self.provider, self.script = me, provider, script
+        self.answers: list[tuple[int, str, int, dict]] = []
+
+    def step(self, event: Any) -> Effects:
+        fx = Effects()
+        if type(event) is Start:
+            for n, (at, _) in enumerate(self.script):
+                fx.set_timer(f"send.{n}", at - event.now)
+        elif type(event) is Timer:
+            fx.send(self.provider, self.script[int(event.name.split(".")[1])][1])
+        elif type(event) is Deliver and isinstance(event.msg, (bytes, bytearray)):
+            try:
+                frame = decode_frame(bytes(event.msg))
+            except FrameError as error:
+                frame = {"kind": "unreadable", "id": -1, "body": {"error": str(error)}}
+            self.answers.append((event.now, frame["kind"], frame["id"], frame["body"]))
+        return fx
+
+
+def _call(request_id: int, method: str, args: list, acked: int, session: int = 0, service: str = "bank") -> bytes:
+    return request_frame(request_id, service, method, args, acked=acked, session=session)
+
+
+def _probe_script() -> dict[str, list[tuple[int, bytes]]]:
+    a1, a2, a3, a4 = PROBE_AMOUNTS
+    c1 = [(10, encode_frame("hello", 0, {"service": "bank", "versions": [1]})),
+          (20, _call(1, "deposit", [a1], 1)),          # runs; its reply leaves after the service time
+          (30, _call(1, "deposit", [a1], 1)),          # a retry while it still runs: wait
+          (60, _call(1, "deposit", [a1], 1)),          # a retry after it finished: replay
+          (70, _call(2, "deposit", [a2], 2)),          # the next call; acked 2 forgets request 1
+          (110, _call(1, "deposit", [a1], 1)),         # a late copy of request 1: stale
+          (130, _call(2, "deposit", [a4], 1, session=1)),  # c1 restarted: session 1, ids from 1 again
+          (170, _call(3, "add", [1, 2], 3, service="calc")),  # not this provider's service
+          (175, _call(4, "steal", [], 4)),             # not a method of the bank
+          (178, _call(5, "__init__", [], 5)),          # nor is this (it would reset the account)
+          (181, _call(6, "withdraw", [10**6], 6)),     # the method raises
+          (184, encode_frame("request", 7, {"service": "bank", "method": "deposit", "args": 5, "acked": 7,
+                                            "session": 0})),  # args is not a list
+          (300, _call(8, "balance", [], 8))]
+    c2 = [(12, encode_frame("hello", 0, {"service": "bank", "versions": [1]})),
+          (120, _call(1, "deposit", [a3], 1))]        # another client's request 1: a different call
+    return {"c1": c1, "c2": c2}
+
+
+def _probe(fn: Callable, seed: int) -> Outcome:
+    service_time = random.Random(f"lab8/provider/probe/{seed}").choice((25, 30, 35))
+    world = World(seed=seed, network=LinkConfig(latency=Fixed(1)))
+    world.add_node("bank", lambda me: fn(me, "bank", service_time))
+    script = _probe_script()
+    for client, frames in script.items():
+        world.add_node(client, lambda me, frames=frames: ProbeClient(me, "bank", frames))
+    try:
+        world.run(until=420)
+    except ProcessError as error:
+        return translate(error)
+    where = f"(seed {seed}: a scripted client, no loss, 1 ms links, service time {service_time} ms)"
+    c1, c2 = world.process("c1").answers, world.process("c2").answers
+    excerpt = "\n".join([f"t={t:>4} bank -> c1: {k} id={i} {b}" for t, k, i, b in c1][-12:]
+                        + [f"t={t:>4} bank -> c2: {k} id={i} {b}" for t, k, i, b in c2][-3:])
+
+    def fail(message: str) -> Outcome:
+        return Outcome.fail(f"{message} {where}", excerpt)
+
+    welcome = [b for _, k, _, b in c1 if k == "welcome"]
+    if not welcome:
+        return fail("c1's hello got no welcome: step 1, connection (建立通信) — answer a hello frame with "
+                    "encode_frame('welcome', 0, {'service', 'version', 'methods'}); a consumer calls only providers "
+                    "that answered its hello")
+    methods = public_methods(Bank())
+    if welcome[0].get("version") != 1 or sorted(welcome[0].get("methods") or []) != methods \
+            or welcome[0].get("service") != "bank":
+        return fail(f"the welcome was {welcome[0]}; expected {{'service': 'bank', 'version': 1, 'methods': {methods}}} "
+                    "(the highest version both sides speak, and the service's public methods)")
+    replies = [(t, i, b) for t, k, i, b in c1 if k == "response"]
+
+    def answers(request_id: int, start: int, end: int, who: list | None = None) -> list:
+        return [b for t, i, b in (who if who is not None else replies) if i == request_id and start <= t < end]
+
+    balance = answers(8, 300, 420)
+    if not balance or balance[0].get("ok") is not True or not isinstance(balance[0].get("result"), int):
+        return fail(f"the final balance() call (request 8) was answered {balance}; expected one reply "
+                    "{'ok': True, 'result': <the balance>}")
+    total, expected = balance[0]["result"], sum(PROBE_AMOUNTS)
+    inits = answers(5, 178, 300)
+    if inits and inits[0].get("ok") is True:
+        return fail(f"request 5 asked for method '__init__' and your provider ran it (reply {inits[0]}): offer "
+                    "only the service's public methods — check the method before calling it (a decoded frame is "
+                    "still untrusted input; 服务调用, service invocation)")
+    if total != expected:
+        counts = [total // a % 10 for a in PROBE_AMOUNTS] if 0 <= total < 10**4 else None
+        if counts is None:
+            return fail(f"balance() says {total}; the four deposits add up to {expected}: some ran more than once "
+                        "or not at all (至多一次, at-most-once)")
+        story = {PROBE_AMOUNTS[0]: "request 1 of c1 (its retries came at t=30, while it ran, and t=60, after it "
+                                   "finished; a late copy at t=110, after c1 acknowledged it)",
+                 PROBE_AMOUNTS[1]: "request 2 of c1", PROBE_AMOUNTS[2]: "request 1 of c2",
+                 PROBE_AMOUNTS[3]: "request 2 of c1's new session (session 1)"}
+        for amount, count in zip(PROBE_AMOUNTS, counts):
+            if count > 1:
+                return fail(f"deposit({amount}), {story[amount]}, ran {count} times (balance() says {total}, "
+                            f"expected {expected}): a retry or a duplicate must not run the call again — at-most-once "
+                            "(至多一次) on the provider, because deposit is not idempotent (幂等). Ask admit() for every "
+                            "request and keep the table it returns: 'wait' while the call runs, 'replay' the "
+                            "remembered reply once it has finished, drop a 'stale' copy")
+        for amount, count in zip(PROBE_AMOUNTS, counts):
+            if count == 0:
+                why = {PROBE_AMOUNTS[2]: "the table is per client (src and session): c2's request 1 is not c1's",
+                       PROBE_AMOUNTS[3]: "a restarted consumer numbers its calls from 1 again in a new session — a "
+                                         "client is f\"{src}#{session}\", not src alone"}.get(amount, "execute it")
+                return fail(f"deposit({amount}), {story[amount]}, never ran (balance() says {total}, expected "
+                            f"{expected}): {why}")
+        return fail(f"balance() says {total}, expected {expected}")
+    first = answers(1, 20, 70)
+    if not first:
+        stray = sorted({i for t, i, _ in replies if 20 <= t < 70})
+        return fail("request 1 (deposit) got no reply" + (f"; replies came with id {stray} instead: a reply must carry "
+                    "its request's id — the consumer matches replies to calls by it (结果返回, result return)"
+                    if stray else ": execute it and reply with encode_frame('response', request_id, body) (结果返回, result return)"))
+    checks = [
+        (1, 20, 110, replies, {"ok": True, "result": 1}, "request 1 (deposit(1)) and its replay"),
+        (2, 70, 130, replies, {"ok": True, "result": 11}, "request 2 (deposit(10))"),
+        (1, 120, 300, [(t, i, b) for t, k, i, b in c2 if k == "response"], {"ok": True, "result": 111},
+         "c2's request 1 (deposit(100))"),
+        (2, 130, 170, replies, {"ok": True, "result": 1111}, "request 2 of c1's session 1 (deposit(1000))"),
+    ]
+    for request_id, start, end, among, body, what in checks:
+        got = answers(request_id, start, end, among)
+        wrong = [b for b in got if b != body]
+        if not got and not wrong:
+            stray = sorted({i for t, i, _ in among if start <= t < end and i != request_id})
+            if stray:
+                return fail(f"{what} got no reply under its id {request_id}; replies came with ids {stray}: a reply "
+                            "must carry its own request's id — the consumer matches replies to calls by it "
+                            "(结果返回, result return)")
+        if not got or wrong:
+            return fail(f"{what} was answered {got}; expected {body}" + (
+                ": the reply of a call goes back under its own request id (结果返回) and is remembered for a replay "
+                "with remember_reply" if wrong else ""))
+    if len(answers(1, 60, 110)) < 1:
+        return fail("c1 retried request 1 at t=60, after it had finished, and got no reply: replay the remembered "
+                    "reply (admit says 'replay'; the reply is in the table). The first reply may have been lost — "
+                    "without the replay the caller never learns the result (at-most-once, 至多一次, still answers)")
+    late = answers(1, 111, 300)
+    if late:
+        return fail(f"the late copy of request 1 at t=110 (c1 had acknowledged it: acked 2) was answered {late}: "
+                    "admit says 'stale' — drop it, its caller has its reply (去重, duplicate suppression)")
+    bad = [(3, 170, "a request for service 'calc'", "BadRequest"), (4, 175, "method 'steal'", None),
+           (6, 181, "withdraw(1000000), which raises ValueError", "ValueError"),
+           (7, 184, "a request whose args are not a list", "BadRequest")]
+    for request_id, at, what, kind in bad:
+        got = answers(request_id, at, 300)
+        error = got[0].get("error") if got and isinstance(got[0].get("error"), dict) else {}
+        if len(got) != 1 or got[0].get("ok") is not False or (kind and error.get("type") != kind):
+            return fail(f"{what} (request {request_id}) was answered {got}; expected one error reply "
+                        + (f"of type {kind!r}" if kind else "(e.g. NoSuchMethod)") +
+                        ": check the decoded request before running anything — the service, a method it offers, "
+                        "args a list — and send a raised exception back as error_body(type name, message): "
+                        "the provider lives on (服务调用, service invocation)")
+    return Outcome.ok()
+
+
+def _provider_stress(fn: Callable, seed: int) -> Outcome:
+    rng = random.Random(f"lab8/provider/stress/{seed}")
+    service_time = rng.choice((20, 40))
+    world = World(seed=seed, network=LinkConfig(latency=Uniform(1, rng.choice((40, 80))), drop=0.15,
+                                                duplicate=0.25, reorder=True))
+    world.add_node("bank", lambda me: fn(me, "bank", service_time))
+    consumers = ("consumer-1", "consumer-2")
+    for c in consumers:
+        world.add_node(c, lambda me: Consumer(me, "bank", StaticRegistry({"bank": 100}),
+                                              policy=RetryPolicy(timeout_ms=60, attempts=15)))
+    proxies = {c: ServiceProxy(world, c) for c in consumers}
+    amounts: dict[tuple, int] = {}
+    where = (f"(seed {seed}: two consumers retrying deposits every 60 ms; 15% loss, 25% duplication, reordering; "
+             f"each call takes {service_time} ms)")
+    try:
+        world.run(until=200)
+        for _ in range(4):
+            ids = []
+            for c in consumers:
+                for _ in range(3):
+                    amount = rng.randint(1, 10**6)
+                    call = proxies[c].submit("deposit", amount)
+                    amounts[(c, call)] = amount
+                    ids.append((c, call))
+            for c in consumers:
+                proxies[c].wait([i for cc, i in ids if cc == c], 20_000)
+        world.run(until=world.now + 1500)  # late duplicates keep arriving
+        final = proxies["consumer-1"].submit("balance")
+        proxies["consumer-1"].wait([final], 20_000)
+    except ProcessError as error:
+        return translate(error)
+    returned: dict[tuple, int] = {}
+    for c in consumers:
+        for record in world.process(c).history:
+            if (c, record["call"]) not in amounts:
+                continue
+            outcome = record["outcome"]
+            if outcome[0] != "return" or not isinstance(outcome[1], int):
+                return Outcome.fail(f"{c}'s deposit({record['args'][0]}) ended {outcome!r} after {record['attempts']} "
+                                    "attempts: a retry of a finished call must get the remembered reply (replay) — "
+                                    f"a lost reply is only recovered that way {where}")
+            returned[(c, record["call"])] = outcome[1]
+    last = world.process("consumer-1").results.get(final)
+    if not last or last[0] != "return":
+        return Outcome.fail(f"the final balance() call ended {last!r} {where}")
+    total, expected = last[1], sum(amounts.values())
+    if total != expected:
+        extra = total - expected
+        twice = [a for a in amounts.values() if a == extra]
+        return Outcome.fail(f"balance() says {total}, but the deposits add up to {expected}"
+                            + (f": deposit({twice[0]}) ran twice" if twice else "") +
+                            ". A retried or duplicated request must not run again: at-most-once (至多一次) on the "
+                            f"provider — deposit is not idempotent (幂等) {where}")
+    seen = set(returned.values())
+    for key, balance in sorted(returned.items(), key=lambda kv: kv[1]):
+        before = balance - amounts[key]
+        if before != 0 and before not in seen:
+            return Outcome.fail(f"{key[0]}'s deposit({amounts[key]}) returned {balance}, which no order of running "
+                                "each deposit once explains: it got another call's reply. A reply goes back under "
+                                f"its own request id, and a replay is that request's remembered reply {where}")
+    return Outcome.ok()
+
+
+def check_RpcProvider(fn: Any, seed: int) -> Outcome:
+    outcome = _probe(fn, seed)
+    if outcome.passed is not True:
+        return outcome
+    return _provider_stress(fn, seed)
+
+
 register(
     8, "RPC, service discovery and load balancing", "lab8-rpc.ipynb",
     Part(8, "decode_frame", "The wire format", 2,
          "a frame decodes to {version, kind, id, body}; a bad one raises FrameError with the first broken rule "
          "(truncated, magic, version, kind, oversized, truncated, trailing, body); a provider using it answers "
-         "every bad frame with a FrameError reply", check_decode_frame),
+         "every bad frame with a FrameError reply", named(check_decode_frame, '帧',
+               "A frame (帧) is serialisation's (序列化) contract: a decoder that accepts a bad frame, or"
+               " names the wrong rule, lets garbage reach the service or hides what went wrong")),
     Part(8, "settle", "The proxy: result return", 2,
          "a reply settles the call pending under its request id — a value returns, an error raises, a reply "
          "to no pending call is dropped; with it, no call ever gets another call's answer",
-         check_settle),
+         named(check_settle, '结果返回',
+               "Result return (结果返回): a reply settles only the call waiting under its request id, or "
+               "a call gets another's answer")),
     Part(8, "on_registry_event", "Registry watch", 3,
          "a session or a fired watch re-reads the children with a new watch; a children list replaces the "
          "table, skipping what is not a provider; with it, a consumer follows crashes, joins, restarts and "
-         "its own session's expiry (ZooKeeper watches are one-shot)", check_on_registry_event),
+         "its own session's expiry (ZooKeeper watches are one-shot)", named(check_on_registry_event, '服务发现',
+               "Service discovery (服务发现): the children list is the whole truth, and ZooKeeper watches"
+               " fire once — get either wrong and a consumer calls crashed providers or never sees "
+               "new ones")),
     Part(8, "smooth_round_robin", "Load balancing: smooth weighted round robin", 3,
          "each provider adds its weight, the highest score wins (ties: sorted order) and pays back the total "
          "(Dubbo RoundRobinLoadBalance, Nginx); with it, calls split exactly by weight, smoothly, also "
-         "while providers leave and fail", check_smooth_round_robin),
+         "while providers leave and fail", named(check_smooth_round_robin, '负载均衡',
+               "Load balancing (负载均衡): smooth weighted round robin gives each provider exactly its "
+               "weight's share, interleaved")),
     Part(8, "admit", "Retries with duplicate suppression", 4,
          "execute a new id, wait for a running one, replay a finished one, drop one below the client's "
          "acknowledged mark (never lowered); with it, retried deposits over a lossy, duplicating network "
-         "run exactly once and the table stays small", check_admit),
+         "run exactly once and the table stays small", named(check_admit, '去重',
+               'Duplicate suppression (去重) is what makes a retried, non-idempotent (幂等) call run at most once (至多一次)')),
+    Part(8, "RpcProvider", "A whole provider: the server stub", 5,
+         "answer hello with a welcome; check each decoded request (service, offered method, args); ask admit for "
+         "every request and keep its table — execute once, wait while running, replay a finished call's reply, drop "
+         "a stale copy; reply under the request's own id after the service time, remembering the reply — with it, "
+         "retried deposits over a lossy, duplicating network run at most once (至多一次) and every caller gets its own "
+         "answer", check_RpcProvider, kind="class", uses=("decode_frame", "admit")),
 )

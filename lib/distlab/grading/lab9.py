@@ -17,17 +17,23 @@ from __future__ import annotations
 import random
 from typing import Any, Callable
 
-from distlab.grading.lab8 import _same, learner_call, translate
-from distlab.grading.parts import Outcome, Part, register
-from distlab.sim import Crash, FaultSchedule, LinkConfig, Restart, Uniform, World
+from distlab.grading.lab8 import _same, learner_call, named, translate
+from distlab.grading.parts import Outcome, Part, register, verdicts
+from distlab.sim import Crash, Fixed, FaultSchedule, LinkConfig, Restart, Uniform, World
+from distlab.sansio import Deliver, Start
 from distlab.sim.world import ProcessError
 from distlab.txn.saga import SagaOrchestrator, SagaService, saga_next, saga_violations, trip_saga
 from distlab.txn.two_phase import (
     ABORT,
     COMMIT,
+    Ack,
     Begin,
     Coordinator,
+    Decision,
     Participant,
+    Prepare,
+    StatusQuery,
+    Vote,
     TxnImpl,
     atomicity_violations,
     decide,
@@ -63,18 +69,24 @@ def _transfers(rng: random.Random, count: int) -> list[tuple[int, Begin]]:
 
 
 def bank_run(seed: int, impl: TxnImpl | None = None, coordinator_crashes: int = 0, participant_crashes: int = 0,
-             drop: float = 0.0, count: int = 6, cooperative: bool = False) -> tuple[World, dict]:
+             drop: float = 0.0, count: int = 6, cooperative: bool = False, participant: Callable | None = None,
+             duplicate: float = 0.0) -> tuple[World, dict]:
     """One 2PC run (already run): a coordinator and participants X, Y, Z moving money.
 
     Faults come from ``seed``: crashes land while transactions are in flight, each followed by
     a restart; at the end the network heals and the run goes on until everything settled.
+    ``participant``, if given, builds every participant instead of the reference
+    :class:`Participant`: ``participant(me, initial)`` (Part E's whole process).
     """
     rng = random.Random(f"lab9/bank/{seed}/{coordinator_crashes}/{participant_crashes}/{drop}")
     impl = impl or TxnImpl()
-    world = World(seed=seed, network=LinkConfig(latency=Uniform(1, 8), drop=drop))
+    world = World(seed=seed, network=LinkConfig(latency=Uniform(1, 8), drop=drop, duplicate=duplicate))
     world.add_node("coord", lambda me: Coordinator(me, impl))
     for p in sorted(INITIAL):
-        world.add_node(p, lambda me: Participant(me, INITIAL[me], impl, cooperative=cooperative))
+        if participant is not None:
+            world.add_node(p, lambda me: participant(me, dict(INITIAL[me])))
+        else:
+            world.add_node(p, lambda me: Participant(me, INITIAL[me], impl, cooperative=cooperative))
     txns = _transfers(rng, count)
     for at, begin in txns:
         world.inject("coord", begin, at=at)
@@ -405,21 +417,423 @@ def check_saga_next(fn: Any, seed: int) -> Outcome:
     return _saga_in_sim(fn, seed)
 
 
+# ====================================================================== E: TxnParticipant ===
+# The learner writes a whole participant: a sans-I/O process the grader builds in the sandbox,
+# runs next to the reference Coordinator and checks, step by step, with an auditor that sees
+# every effect it returns (the log it writes, the messages it sends) and, at checkpoints, its
+# data and locks (``snapshot()``).
+OUTCOME_OF = {COMMIT: "COMMITTED", ABORT: "ABORTED"}
+MESSAGES = (Vote, Ack, StatusQuery, Decision)
+ROLES_KEYS = {"X": "a", "Y": "c", "Z": "e"}  # an account with at least 30 in it at each bank
+
+
+def _in_doubt(log: list) -> dict:
+    """{txid: writes} of every transaction PREPARED in ``log`` without an outcome yet."""
+    doubt: dict = {}
+    for record in log:
+        if record[0] == "PREPARED":
+            doubt[record[1]] = record[4]
+        elif record[0] in ("COMMITTED", "ABORTED"):
+            doubt.pop(record[1], None)
+    return doubt
+
+
+def _outcome_in(log: list, txid: str) -> str | None:
+    return next((r[0] for r in log if r[0] in ("COMMITTED", "ABORTED") and r[1] == txid), None)
+
+
+def _shown(record: Any) -> str:
+    if isinstance(record, tuple) and record and record[0] == "PREPARED" and len(record) == 5:
+        return f"PREPARED {record[1]} {record[4]}"
+    if isinstance(record, tuple) and len(record) >= 2:
+        return f"{record[0]} {record[1]}"
+    return repr(record)
+
+
+class Audit:
+    """One learner participant as the world runs it: every step's effects checked as they happen.
+
+    ``memory`` is the auditor's own record of the node across its incarnations (the outcomes
+    Decisions told it); problems found go to ``problems`` as ``(time, node, message)``.
+    """
+
+    def __init__(self, inner: Any, me: Any, initial: dict, memory: dict, problems: list) -> None:
+        self.inner, self.me, self.initial = inner, me, dict(initial)
+        self.memory, self.problems = memory.setdefault(me, {"heard": {}}), problems
+        self.log: list = []
+
+    def snapshot(self) -> dict:
+        from distlab.grading.parts import verdict_fail
+
+        value, error = learner_call(self.inner.snapshot)
+        if error is not None:
+            raise verdict_fail(f"{self.me}.snapshot() raised {error[0]}: {error[1]}")
+        if not isinstance(value, dict) or not isinstance(value.get("store"), dict) \
+                or not isinstance(value.get("locks"), dict):
+            raise verdict_fail(f"{self.me}.snapshot() returned {value!r}; it must return "
+                               "{'store': {key: int}, 'locks': {key: txid}} (keep the given method)")
+        return value
+
+    def step(self, event: Any) -> Any:
+        if type(event) is Start:
+            self.log = [tuple(r) if isinstance(r, (list, tuple)) else r for r in event.durable.get("log", [])]
+        fx = self.inner.step(event)
+        if fx is not None:
+            self._audit(event, fx)
+        return fx
+
+    def _problem(self, now: int, message: str) -> None:
+        self.problems.append((now, self.me, message))
+
+    def _audit(self, event: Any, fx: Any) -> None:
+        now, me = event.now, self.me
+        told = event.msg if type(event) is Deliver and type(event.msg) is Decision else None
+        if told is not None:
+            self.memory["heard"][told.txid] = told.outcome
+        before = list(self.log)
+        new: list = []
+        for op, key, value in fx.writes or ():
+            if key != "log":
+                continue
+            if op == "append":
+                new.append(tuple(value) if isinstance(value, (list, tuple)) else value)
+            elif op == "set" and isinstance(value, (list, tuple)) and \
+                    [tuple(r) if isinstance(r, (list, tuple)) else r for r in value[:len(before) + len(new)]] == before + new:
+                new.extend(tuple(r) if isinstance(r, (list, tuple)) else r for r in value[len(before) + len(new):])
+            else:
+                self._problem(now, f"{me} rewrote its log ({op}): a redo log (日志) is only appended to; a record "
+                                   "once written is what recovery will read")
+                return
+        log = list(before)
+        for record in new:
+            if not (isinstance(record, tuple) and record and record[0] in ("PREPARED", "COMMITTED", "ABORTED")
+                    and (len(record) == 5 and isinstance(record[4], dict) if record[0] == "PREPARED"
+                         else len(record) == 2)):
+                self._problem(now, f"{me} logged {record!r}; a participant's records are ('PREPARED', txid, "
+                                   "coordinator, participants, {key: delta}), ('COMMITTED', txid), ('ABORTED', txid)")
+                return
+            kind, txid = record[0], record[1]
+            doubt = _in_doubt(log)
+            if kind == "PREPARED":
+                if txid not in doubt and _outcome_in(log, txid) is None:
+                    clash = sorted((other, k) for other, writes in doubt.items() for k in writes if k in record[4])
+                    if clash:
+                        other, k = clash[0]
+                        self._problem(now, f"{me} prepared {txid}, which writes {k!r}, while {other} — in doubt, "
+                                           f"PREPARED in its log — still holds {k!r}: isolation (隔离性) broke. The "
+                                           "locks of an in-doubt transaction stay taken, also after a restart (take "
+                                           "them again from the log); a conflict votes no")
+                    store, _ = recover_participant(self.initial, log)
+                    low = sorted(k for k, d in record[4].items() if store.get(k, 0) + d < 0)
+                    if low:
+                        self._problem(now, f"{me} prepared {txid}, although {low[0]!r} would go below 0 "
+                                           f"({store.get(low[0], 0)} + {record[4][low[0]]}): a yes vote is a promise "
+                                           "to commit, so make it only when the commit can happen (vote no)")
+            else:
+                earlier = _outcome_in(log, txid)
+                if earlier is not None:
+                    if earlier != kind:
+                        self._problem(now, f"{me} logged {kind} for {txid}, which its log already says {earlier}: "
+                                           "atomicity (原子性) broke inside one participant. After a restart the "
+                                           "outcomes are in the log — read them back, and answer from them")
+                    else:
+                        self._problem(now, f"{me} logged {kind} for {txid} a second time (a repeated Decision): "
+                                           "recovery would redo its writes twice. A repeated Decision is "
+                                           "idempotent (幂等): acknowledge it, change nothing")
+                elif txid in doubt:
+                    if told is None or told.txid != txid:
+                        self._problem(now, f"{me} logged {kind} for {txid} on its own, while in doubt (存疑) — it had "
+                                           f"voted yes and no Decision for {txid} had arrived. After a yes vote a "
+                                           "participant must wait for the outcome: this is 2PC's blocking (阻塞), "
+                                           "and presumed abort (推定中止) is the coordinator's rule, not a "
+                                           "participant's")
+                    elif OUTCOME_OF.get(told.outcome) != kind:
+                        self._problem(now, f"{me} was told {told.outcome} for {txid} but logged {kind}: obey the "
+                                           "decision (原子性)")
+                elif kind == "COMMITTED":
+                    self._problem(now, f"{me} logged COMMITTED for {txid} without having PREPARED it")
+            log.append(record)
+        self.log = log
+        for dst, msg in fx.sends or ():
+            if type(msg) not in MESSAGES:
+                self._problem(now, f"{me} sent {msg!r} to {dst}; a participant sends Vote, Ack, StatusQuery and "
+                                   "Decision (an answer to a peer's StatusQuery)")
+                continue
+            if type(msg) is Vote and msg.yes:
+                if not any(r[0] == "PREPARED" and r[1] == msg.txid for r in log):
+                    self._problem(now, f"{me} voted yes on {msg.txid} before PREPARED {msg.txid} was in its log: a "
+                                       "yes is a promise that must survive a crash — log PREPARED (with the writes) "
+                                       "in the same step or earlier, never after (durability, 持久性; without it "
+                                       "a restart forgets the promise and atomicity 原子性 breaks)")
+                elif _outcome_in(log, msg.txid) == "ABORTED":
+                    self._problem(now, f"{me} voted yes on {msg.txid}, which its log says ABORTED")
+            elif type(msg) is Decision:
+                have = _outcome_in(log, msg.txid)
+                if OUTCOME_OF.get(msg.outcome) != have:
+                    self._problem(now, f"{me} answered {dst}'s StatusQuery with {msg.outcome} for {msg.txid}, but its "
+                                       f"log says {have or ('PREPARED (in doubt)' if msg.txid in _in_doubt(log) else 'nothing')}: "
+                                       "answer only with an outcome you logged; one that never voted logs ABORTED "
+                                       "first (then it can never vote yes); one in doubt does not answer")
+
+
+def _txn_world(fn: Callable, memory: dict, problems: list) -> World:
+    world = World(seed=0, network=LinkConfig(latency=Fixed(2)))
+    world.add_node("coord", lambda me: Coordinator(me))
+    world.add_node("coord2", lambda me: Coordinator(me))
+    for p in sorted(INITIAL):
+        world.add_node(p, lambda me: Audit(fn(me, dict(INITIAL[me])), me, INITIAL[me], memory, problems))
+    return world
+
+
+def _logs(world: World) -> tuple[list, dict]:
+    coord = [tuple(r) for c in ("coord", "coord2") if c in world.nodes for r in world.durable(c).get("log", [])]
+    return coord, {p: [tuple(r) for r in world.durable(p).get("log", [])] for p in sorted(INITIAL)}
+
+
+def _excerpt(world: World, lines: int = 14) -> str:
+    out = []
+    for r in world.trace:
+        if r.kind in ("crash", "restart"):
+            out.append(f"t={r.time:>5} {r.node} {r.kind}")
+        elif r.kind in ("deliver", "drop") and type(r.msg) in (Prepare, Vote, Decision, StatusQuery):
+            what = "->" if r.kind == "deliver" else "-x (lost)"
+            out.append(f"t={r.time:>5} {r.src} {what} {r.dst}: {r.msg}")
+    coord, logs = _logs(world)
+    return "\n".join(out[-lines:] + [_log_excerpt(coord, logs, 8)])
+
+
+def _check_data(world: World, where: str, resolved: bool) -> Outcome | None:
+    """Each participant's data and locks against its own log (the snapshot the learner keeps)."""
+    _, logs = _logs(world)
+    for p in sorted(INITIAL):
+        if not world.is_up(p):
+            continue
+        seen = world.process(p).snapshot()
+        store, doubt = recover_participant(INITIAL[p], logs[p])
+        if seen["store"] != store:
+            doubtful = _in_doubt(logs[p])
+            early = {k: store.get(k, 0) + d for writes in doubtful.values() for k, d in writes.items()}
+            why = (f"it holds the writes of {sorted(doubtful)}, which are only PREPARED: apply a transaction's writes "
+                   "on COMMIT, never before (原子性 — an abort must leave nothing behind)"
+                   if doubtful and all(seen["store"].get(k) == v for k, v in early.items()) else
+                   "its data must always be the initial data plus the writes of the transactions its log says "
+                   "COMMITTED — applied once each, on COMMIT; after a restart, rebuilt from the log "
+                   "(recover_participant)")
+            return Outcome.fail(f"{p}'s data is {seen['store']}, but its log says {store}: {why} {where}",
+                                _excerpt(world))
+        wanted = {k: txid for txid in doubt for k in _in_doubt(logs[p])[txid]}
+        if resolved and seen["locks"]:
+            return Outcome.fail(f"{p} still holds locks {seen['locks']} after every transaction ended: release a "
+                                f"transaction's locks when its outcome is logged, commit or abort {where}",
+                                _excerpt(world))
+        missing = {k: t for k, t in wanted.items() if seen["locks"].get(k) != t}
+        if missing:
+            return Outcome.fail(f"{p} is in doubt about {sorted(set(missing.values()))} but does not lock "
+                                f"{sorted(missing)} (its locks: {seen['locks']}): an in-doubt transaction keeps its "
+                                "locks until the outcome arrives — also after a restart (隔离性, isolation) "
+                                f"{where}", _excerpt(world))
+    return None
+
+
+def _verdict(world: World, problems: list, where: str, resolved: bool = True) -> Outcome | None:
+    if problems:
+        time, node, message = problems[0]
+        return Outcome.fail(f"at t={time} ms: {message} {where}", _excerpt(world))
+    coord, logs = _logs(world)
+    trouble = atomicity_violations(coord, logs, expect_resolved=resolved)
+    if trouble:
+        hint = (": a participant that voted yes must learn the outcome — keep asking (StatusQuery) while in "
+                "doubt, also after a restart (the log says what is in doubt), and act on the Decision"
+                if "in doubt" in trouble[0] else "")
+        return Outcome.fail(f"atomicity (原子性) broke: {trouble[0]}{hint} {where}", _excerpt(world))
+    return _check_data(world, where, resolved)
+
+
+def _run(world: World, until: int) -> Outcome | None:
+    try:
+        world.run(until=until)
+    except ProcessError as error:
+        return translate(error)
+    return None
+
+
+def _ended(world: World, where: str) -> Outcome | None:
+    coord, _ = _logs(world)
+    begun = [r[1] for r in coord if r[0] == "BEGIN"]
+    open_ = [t for t in begun if not any(r[0] == "END" and r[1] == t for r in coord)]
+    if open_:
+        return Outcome.fail(f"the coordinator never logged END for {open_}: it never had every participant's Ack. "
+                            "Acknowledge every Decision you receive — also a repeated one, and one for a "
+                            f"transaction already settled (the first Ack may have been lost) {where}", _excerpt(world))
+    return None
+
+
+def _roles(seed: int, story: str) -> tuple[random.Random, list]:
+    rng = random.Random(f"lab9/participant/{story}/{seed}")
+    return rng, rng.sample(sorted(INITIAL), 3)
+
+
+def _transfer(txid: str, src: str, dst: str, amount: int) -> Begin:
+    return Begin.of(txid, {src: {ROLES_KEYS[src]: -amount}, dst: {ROLES_KEYS[dst]: amount}})
+
+
+def _story_blocked(fn: Callable, seed: int) -> Outcome:
+    """Both participants vote yes; the coordinator logs COMMIT, its Decisions are lost, it crashes."""
+    rng, (a, b, _) = _roles(seed, "blocked")
+    memory, problems = {}, []
+    world = _txn_world(fn, memory, problems)
+    world.inject("coord", _transfer("t1", a, b, rng.choice((10, 20, 30))), at=1)
+    world.call_at(4, lambda w: [w.configure_link("coord", p, drop=1.0) for p in (a, b)])
+    FaultSchedule([(6, Crash("coord")), (800, Restart("coord"))]).install(world)
+    world.call_at(790, lambda w: [w.configure_link("coord", p, drop=0.0) for p in (a, b)])
+    where = (f"(seed {seed}: {a} and {b} voted yes on t1 at t=3; the coordinator logged COMMIT at t=5, but both "
+             "Decisions were lost and it crashed at t=6, down until t=800 — the blocking case, 阻塞)")
+    failed = _run(world, 700) or _verdict(world, problems, where, resolved=False)
+    if failed:
+        return failed
+    _, logs = _logs(world)
+    for p in (a, b):
+        if "t1" not in _in_doubt(logs[p]):
+            return Outcome.fail(f"at t=700 {p}'s log has no PREPARED t1 without an outcome: {_log_excerpt([], {p: logs[p]})}"
+                                f"; it voted yes, so it must be in doubt until the coordinator is back {where}",
+                                _excerpt(world))
+    return _run(world, 1600) or _verdict(world, problems, where) or _ended(world, where) or Outcome.ok()
+
+
+def _story_cooperative(fn: Callable, seed: int) -> Outcome:
+    """One participant never gets its Prepare; the others voted yes; the coordinator is down."""
+    rng, (silent, v1, v2) = _roles(seed, "cooperative")
+    memory, problems = {}, []
+    world = _txn_world(fn, memory, problems)
+    amount = rng.choice((5, 10))
+    world.inject("coord", Begin.of("t1", {v1: {ROLES_KEYS[v1]: -2 * amount}, v2: {ROLES_KEYS[v2]: amount},
+                                          silent: {ROLES_KEYS[silent]: amount}}), at=1)
+    world.configure_link("coord", silent, drop=1.0)
+    world.call_at(1400, lambda w: w.configure_link("coord", silent, drop=0.0))
+    FaultSchedule([(4, Crash("coord")), (1500, Restart("coord"))]).install(world)
+    where = (f"(seed {seed}: t1 over {v1}, {v2} and {silent}; {silent}'s Prepare was lost, {v1} and {v2} voted "
+             "yes, and the coordinator crashed at t=4 before their votes arrived, down until t=1500)")
+    failed = _run(world, 900) or _verdict(world, problems, where, resolved=False)
+    if failed:
+        return failed
+    _, logs = _logs(world)
+    asked = [r for r in world.trace if r.kind == "deliver" and r.dst == silent and type(r.msg) is StatusQuery]
+    for p in (v1, v2):
+        if _outcome_in(logs[p], "t1") is None:
+            if not any(r.src == p for r in asked):
+                why = (f"{p} never asked {silent}: while in doubt, ask the coordinator *and* the other participants "
+                       "(Prepare.participants) every ASK_MS — the cooperative termination protocol (协作终止)")
+            else:
+                why = (f"{silent} was asked (StatusQuery) but did not help: a participant that has not voted may "
+                       "still abort — log ABORTED, then answer Decision(txid, 'ABORT'); one that knows the outcome "
+                       "answers it")
+            return Outcome.fail(f"at t=900 {p} was still blocked on t1 although {silent} never voted, so t1 could "
+                                f"be aborted without the coordinator: {why} {where}", _excerpt(world))
+    return _run(world, 2200) or _verdict(world, problems, where) or _ended(world, where) or Outcome.ok()
+
+
+def _story_restart(fn: Callable, seed: int) -> Outcome:
+    """A participant crashes while in doubt; a second coordinator's transaction wants its locked key."""
+    rng, (a, b, c) = _roles(seed, "restart")
+    memory, problems = {}, []
+    world = _txn_world(fn, memory, problems)
+    world.inject("coord", _transfer("t1", a, b, rng.choice((10, 20))), at=1)
+    world.inject("coord2", Begin.of("t2", {b: {ROLES_KEYS[b]: 5}, c: {ROLES_KEYS[c]: -5}}), at=100)
+    FaultSchedule([(4, Crash("coord")), (20, Crash(b)), (60, Restart(b)), (600, Restart("coord"))]).install(world)
+    where = (f"(seed {seed}: {a} and {b} voted yes on t1, the coordinator crashed at t=4 before deciding; {b} "
+             f"crashed at t=20 and restarted at t=60, in doubt; at t=100 a second coordinator began t2, which "
+             f"writes {b}'s {ROLES_KEYS[b]!r} too)")
+    failed = _run(world, 400) or _verdict(world, problems, where, resolved=False)
+    if failed:
+        return failed
+    return _run(world, 1400) or _verdict(world, problems, where) or _ended(world, where) or Outcome.ok()
+
+
+def _story_forgotten(fn: Callable, seed: int) -> Outcome:
+    """One participant commits and restarts; the other, in doubt, asks it."""
+    rng, (a, b, _) = _roles(seed, "forgotten")
+    memory, problems = {}, []
+    world = _txn_world(fn, memory, problems)
+    world.inject("coord", _transfer("t1", a, b, rng.choice((10, 20, 30))), at=1)
+    world.call_at(4, lambda w: w.configure_link("coord", b, drop=1.0))
+    world.call_at(900, lambda w: w.configure_link("coord", b, drop=0.0))
+    FaultSchedule([(6, Crash("coord")), (20, Crash(a)), (50, Restart(a)), (1000, Restart("coord"))]).install(world)
+    where = (f"(seed {seed}: t1 over {a} and {b} was decided COMMIT; {a} committed, crashed at t=20 and restarted "
+             f"at t=50; the Decision to {b} was lost and the coordinator is down from t=6 to t=1000)")
+    failed = _run(world, 500) or _verdict(world, problems, where, resolved=False)
+    if failed:
+        return failed
+    _, logs = _logs(world)
+    if _outcome_in(logs[b], "t1") is None:
+        asked = any(r.kind == "deliver" and r.src == b and r.dst == a and type(r.msg) is StatusQuery for r in world.trace)
+        why = (f"{a} was asked and knows (its log says COMMITTED t1): answer a peer's StatusQuery with the outcome "
+               "you logged — also after a restart" if asked else
+               f"{b} never asked {a}: while in doubt, ask the other participants too (协作终止, cooperative termination)")
+        return Outcome.fail(f"at t=500 {b} was still in doubt about t1: {why} {where}", _excerpt(world))
+    return _run(world, 1600) or _verdict(world, problems, where) or _ended(world, where) or Outcome.ok()
+
+
+def _participant_bank(fn: Callable, seed: int) -> Outcome:
+    memory, problems = {}, []
+
+    def build(me: Any, initial: dict) -> Audit:
+        return Audit(fn(me, initial), me, initial, memory, problems)
+
+    try:
+        world, case = bank_run(seed * 10 + 7, participant=build, coordinator_crashes=1, participant_crashes=2,
+                               drop=0.05, duplicate=0.1)
+    except ProcessError as error:
+        return translate(error)
+    where = f"(seed {seed}: the bank: {_describe(case)}, 5% loss, 10% duplicates)"
+    failed = _verdict(world, problems, where) or _ended(world, where)
+    if failed:
+        return failed
+    total = sum(v for p in INITIAL for v in INITIAL[p].values())
+    now = sum(v for p in INITIAL for v in world.process(p).snapshot()["store"].values())
+    if now != total:
+        return Outcome.fail(f"money was created or lost (原子性): the balances add up to {now}, not {total} {where}",
+                            _excerpt(world))
+    return Outcome.ok()
+
+
+@verdicts
+def check_TxnParticipant(fn: Any, seed: int) -> Outcome:
+    for story in (_story_blocked, _story_cooperative, _story_restart, _story_forgotten, _participant_bank):
+        outcome = story(fn, seed)
+        if outcome.passed is not True:
+            return outcome
+    return Outcome.ok()
+
+
 register(
     9, "Distributed transactions: two-phase commit and sagas", "lab9-transactions.ipynb",
     Part(9, "decide", "2PC: the commit rule", 2,
          "COMMIT only when every participant voted yes; ABORT on a no or at the timeout with votes missing; "
-         "else wait — with it, a bank under crashes and lost messages stays atomic", check_decide),
+         "else wait — with it, a bank under crashes and lost messages stays atomic", named(check_decide, '原子性',
+               "Atomicity (原子性): commit only when every participant promised; anything else may "
+               "commit at one bank and abort at another")),
     Part(9, "recover_coordinator", "2PC: coordinator recovery", 3,
          "after a crash, resend every logged decision of an unended transaction and abort every begun, "
          "undecided one (presumed abort) — with it, coordinator crashes never break atomicity or leave "
-         "participants blocked", check_recover_coordinator),
+         "participants blocked", named(check_recover_coordinator, '原子性',
+               "Atomicity (原子性) after a coordinator crash: a logged decision is resent as it is, an "
+               "undecided one is aborted (presumed abort, 推定中止)")),
     Part(9, "recover_participant", "2PC: participant recovery", 3,
          "redo committed writes in commit order on the initial data; prepared transactions without an outcome "
          "are in doubt (not applied, not aborted) — with it, participants that crash while in doubt rejoin "
-         "and stay atomic", check_recover_participant),
+         "and stay atomic", named(check_recover_participant, '存疑',
+               "A participant's recovery keeps atomicity (原子性) only if a PREPARED transaction without"
+               " an outcome stays in doubt (存疑): neither applied nor aborted")),
     Part(9, "saga_next", "A saga with compensations", 3,
          "do the steps in order; after a failure undo the completed steps latest first (never the failed "
          "one), then end COMPENSATED — with it, trips booked under crashes and loss are all-or-nothing",
-         check_saga_next),
+         named(check_saga_next, '补偿',
+               'A saga keeps its all-or-nothing promise through compensations (补偿), latest completed step first')),
+    Part(9, "TxnParticipant", "2PC: a whole participant", 5,
+         "log PREPARED before voting yes; apply a transaction only on COMMIT and only once; keep its locks and "
+         "wait while in doubt (never decide alone after a yes: 阻塞); ask the coordinator and the peers, and "
+         "answer a peer only with a logged outcome (cooperative termination); rebuild data, outcomes, doubts and "
+         "locks from the log after a crash; acknowledge every Decision — graded with the reference Coordinator "
+         "under crashes, lost and duplicated messages, with atomicity (原子性) checked from the logs",
+         check_TxnParticipant, kind="class", uses=("recover_participant",)),
 )

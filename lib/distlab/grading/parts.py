@@ -62,6 +62,9 @@ REFERENCE_SEAMS = {
     "queue_committed_proposals": "distlab.grading.lab6:reference_walk",
     "predecessor": "distlab.locks.zk:predecessor",
     "sequence_number": "distlab.grading.lab4:reference_sequence_number",
+    "decode_frame": "distlab.rpc.codec:decode_frame",  # Lab 8's provider decodes (valid frames only: FrameError does not cross)
+    "admit": "distlab.rpc.dedup:admit",  # ... and suppresses duplicates with it
+    "recover_participant": "distlab.txn.two_phase:recover_participant",  # Lab 9's participant recovers with it
 }
 
 

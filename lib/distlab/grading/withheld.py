@@ -97,6 +97,7 @@ REFERENCE_ANSWERS: dict[int, dict[str, tuple[str, ...]]] = {
         "smooth_round_robin": ("distlab.rpc.balance:smooth_round_robin",
                                "distlab.rpc.balance:RoundRobinLoadBalance"),
         "admit": ("distlab.rpc.dedup:admit",),
+        "RpcProvider": ("distlab.rpc.transport:Provider",),
     },
     10: {  # the capstone: everything of Labs 3, 5, 6 and 7 it is assembled from
         "my_zookeeper": (),
@@ -106,6 +107,7 @@ REFERENCE_ANSWERS: dict[int, dict[str, tuple[str, ...]]] = {
         "recover_coordinator": ("distlab.txn.two_phase:recover_coordinator",),
         "recover_participant": ("distlab.txn.two_phase:recover_participant",),
         "saga_next": ("distlab.txn.saga:saga_next",),
+        "TxnParticipant": ("distlab.txn.two_phase:Participant",),
     },
 }
 
