@@ -111,7 +111,7 @@ def test_the_widget_buttons_drive_the_viewer(plain_election_run):
     widget.server.value = 5
     widget.crash_button.click()
     assert len(widget.runs.options) == 2 and widget.runs.value == 1
-    assert "run 1" in widget.label.value and "(crash 5)" in widget.explanation.value
+    assert "run 1" in widget.label.value and "crash 5)" in widget.explanation.value
     widget.runs.value = 0
     assert widget.viewer.run.name == "original"
     # A bad action is reported, not raised.
@@ -209,7 +209,7 @@ def test_crashing_a_crashed_server_and_short_run_names(plain_election_run):
         viewer.crash(2)
     assert viewer.run_names()[1] == f"1: crash 2 at frame 31 · {len(viewer.runs[1])} frames"
     widget = ViewerWidget(viewer)
-    assert "run 1" in widget.label.value and "(crash 2)" in widget.explanation.value
+    assert "run 1" in widget.label.value and "crash 2)" in widget.explanation.value
 
 
 def test_the_side_pane_tabs(plain_election_run):

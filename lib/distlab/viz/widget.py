@@ -239,7 +239,7 @@ class ViewerWidget:
         self.explanation = w.HTML(layout=L(width="100%"))
         self.picture = w.HTML(layout=L(flex="0 1 470px", min_width="0", width="auto"))
         self.spacetime = w.HTML(layout=L(width="100%"))
-        self.tabs = w.ToggleButtons(options=list(self.TABS), value="in flight", style={"button_width": "74px"})
+        self.tabs = w.ToggleButtons(options=list(self.TABS), value="in flight", style={"button_width": "100px"})
         self.pane = w.HTML(layout=L(width="100%"))
         self.notes = self.pane  # the trace notes show in the pane's "notes" tab
         self.sync = w.HTML()  # the sync view of the current frame (shown in the "sync" tab)
@@ -330,8 +330,7 @@ class ViewerWidget:
             self._updating = False
         run = f" · run {v.current}" if len(v.runs) > 1 else ""
         self.label.value = f"frame {v.index + 1} / {len(v)} · t = {frame.time} ms{run}"
-        origin = f'<span class="dl-origin">({_html.escape(frame.origin)})</span> ' if frame.origin else ""
-        self.explanation.value = origin + _html.escape(frame.explanation)
+        self.explanation.value = explanation_html(frame.explanation, frame.origin)
         self.picture.value = v.svg()
         self.spacetime.value = v.spacetime()
         self.sync.value = v.sync_html()
@@ -500,6 +499,17 @@ class ViewerWidget:
         self.refresh()
 
 
+def explanation_html(text: str, origin: str = "") -> str:
+    """The frame's sentence, with what a person did first: ``(by hand: crash 5) server 5 ...``."""
+    import html as _html
+
+    if not origin:
+        return _html.escape(text)
+    if text.startswith("(by hand)"):
+        text, origin = text[len("(by hand)"):].lstrip(), f"by hand: {origin}"
+    return f'<span class="dl-origin">({_html.escape(origin)})</span> {_html.escape(text)}'
+
+
 def snapshot_html(viewer: Viewer) -> str:
     """The current frame as static HTML: explanation, ring with legend, space-time diagram."""
     import html as _html
@@ -508,7 +518,7 @@ def snapshot_html(viewer: Viewer) -> str:
     return (f"<style>{asset('viewer.css')}</style><div class=\"dl-viewer\">"
             f"<div class=\"dl-bar\"><span class=\"dl-label\">frame {viewer.index + 1} / {len(viewer)} · "
             f"t = {frame.time} ms · a still picture: run the cell for the live viewer</span></div>"
-            f"<div class=\"dl-expl\">{_html.escape(frame.explanation)}</div>"
+            f"<div class=\"dl-expl\">{explanation_html(frame.explanation, frame.origin)}</div>"
             f"<div class=\"dl-main\"><div class=\"dl-ring\">{viewer.svg()}</div>"
             f"<div class=\"dl-side\"><div class=\"dl-st\">{viewer.spacetime()}</div>"
             f"<div class=\"dl-pane\">{viewer.inflight_html()}</div></div></div></div>")

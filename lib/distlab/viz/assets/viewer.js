@@ -332,6 +332,11 @@
   };
 
   // ---------------------------------------------------------------- the page ----------------
+  function explanation(text, origin) {  // widget.explanation_html
+    if (!origin) { return esc(text); }
+    if (text.indexOf('(by hand)') === 0) { text = text.slice(9).replace(/^\s+/, ''); origin = 'by hand: ' + origin; }
+    return '<span class="dl-origin">(' + esc(origin) + ')</span> ' + esc(text);
+  }
   function start() {
     var node = document.getElementById('frames');
     if (!node) { return; }
@@ -357,7 +362,7 @@
       slider.value = String(index + 1);
       $('picture').innerHTML = pic.ring(index);
       $('spacetime').innerHTML = pic.spacetime(index);
-      $('explanation').innerHTML = (f.o ? '<span class="dl-origin">(' + esc(f.o) + ')</span> ' : '') + esc(f.e);
+      $('explanation').innerHTML = explanation(f.e, f.o);
       $('label').textContent = 'frame ' + (index + 1) + ' / ' + total + ' · t = ' + f.t + ' ms';
       pane();
       document.body.setAttribute('data-frame', String(index));
