@@ -123,7 +123,8 @@ class LearnerDropped(ZabEvent):
 
     ``cause``: ``reset`` (the connection broke), ``wrong_type`` (an observer registered as a
     follower or the reverse), ``reregistered`` (a new registration replaces the old one),
-    ``ahead`` (its history is ahead of the leader's), ``silent`` (no ping answered in time).
+    ``ahead`` (its history is ahead of the leader's), ``silent`` (no ping answered in time),
+    ``violation`` (it sent a packet its phase does not allow).
     """
 
     sid: int

@@ -41,8 +41,9 @@ from distlab.zab.messages import (
     SyncReply,
     UpToDate,
 )
-from distlab.zab.events import (Committed, EpochAcked, EpochProposed, Established, LearnerDropped, SessionExpired,
-                                SyncPlanChosen)
+from distlab.zab.events import (Committed, EpochAcked, EpochProposed, Established, LearnerDropped,
+                                ProtocolViolated, SessionExpired, SyncPlanChosen)
+from distlab.zab.phases import HANDLER_TRANSITIONS, HandlerPhase, UnexpectedPacket, advance
 from distlab.zab.sync import LeaderHistory, SyncMode, SyncPlan, describe_plan
 from distlab.zab.peer import ProtocolViolation, txn_fingerprint
 from distlab.zab.zxid import MAX_COUNTER, counter_of, format_zxid, make_zxid
@@ -61,19 +62,26 @@ class LearnerHandler:
     """What the leader knows about one learner (one ``LearnerHandler`` thread in ZooKeeper).
 
     ``phase`` walks: info -> epoch_sent -> epoch_acked -> newleader_sent -> newleader_acked
-    -> uptodate.
+    -> uptodate (:class:`~distlab.zab.phases.HandlerPhase`); any other step raises
+    :class:`~distlab.zab.phases.IllegalTransition` (``HANDLER_TRANSITIONS`` is the table).
     """
 
     sid: int
     observer: bool
     accepted_epoch: int
     last_heard: int
-    phase: str = "info"
+    phase: HandlerPhase = HandlerPhase.INFO
     last_zxid: int | None = None
     current_epoch: int | None = None
     forwarding: bool = False  # receives PROPOSAL/COMMIT or INFORM
     plan: SyncPlan | None = None
     registration: int = 0
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "phase":
+            current = self.__dict__.get("phase")
+            value = HandlerPhase(value) if current is None else advance(HANDLER_TRANSITIONS, current, value)
+        object.__setattr__(self, name, value)
 
 
 @dataclass
@@ -148,6 +156,8 @@ class Leader:
             self._on_learner_info(src, msg)
         elif handler is None:
             return  # a packet from a learner of an earlier leadership, or not yet registered
+        elif kind is AckEpoch and handler.phase is HandlerPhase.INFO:
+            self._violation(handler, msg, "ACKEPOCH before LEADERINFO was sent")
         elif kind is AckEpoch:
             self._on_ack_epoch(handler, msg)
         elif kind is Ack:
@@ -158,6 +168,17 @@ class Leader:
             if self.tracker is not None:
                 for session in msg.touched_sessions:
                     self.tracker.touch(session, self.peer.now)
+        else:
+            self._violation(handler, msg, "not a packet a learner sends")
+
+    def _violation(self, handler: LearnerHandler, msg: Any, detail: str) -> None:
+        """``LearnerHandler.run``: an unexpected packet ends this learner's handler (the
+        learner notices the silence and looks for a leader again)."""
+        violation = UnexpectedPacket(type(msg).__name__, str(handler.phase), handler.sid, detail)
+        self.peer.emit(ProtocolViolated(sid=self.sid, peer=handler.sid, packet=violation.packet,
+                                        phase=violation.phase, detail=detail))
+        self.peer.emit(LearnerDropped(sid=self.sid, learner=handler.sid, cause="violation", reason=str(violation)))
+        del self.learners[handler.sid]
 
     def on_disconnected(self, sid: int) -> None:
         """The learner's connection broke: its handler dies (``LearnerHandler.run`` ends)."""

@@ -25,6 +25,7 @@ from typing import Any
 from distlab.sansio import UsageError
 from distlab.zab.follower import FollowerLog, FollowerStep
 from distlab.zab.learner_sync import SyncStep, SyncView
+from distlab.zab.phases import LEARNER_PACKETS, LEARNER_TRANSITIONS, LearnerPhase, UnexpectedPacket, advance
 from distlab.zab.messages import (
     Ack,
     AckEpoch,
@@ -44,7 +45,7 @@ from distlab.zab.messages import (
     Trunc,
     UpToDate,
 )
-from distlab.zab.events import LearnerUpToDate, SyncOddity, SyncStarted
+from distlab.zab.events import LearnerUpToDate, ProtocolViolated, SyncOddity, SyncStarted
 from distlab.zab.zxid import counter_of, epoch_of, format_zxid, make_zxid
 
 __all__ = ["Learner", "CONNECT_RETRY_MS"]
@@ -67,7 +68,7 @@ class Learner:
         self.leader = leader
         self.config = peer.config
         self.observer = peer.is_observer
-        self.phase = "connecting"  # connecting -> syncing -> newleader_acked -> serving
+        self._phase = LearnerPhase.CONNECTING  # -> syncing -> newleader_acked -> serving (phases.py)
         self.new_epoch: int | None = None
         self.mode: str | None = None
         self.not_logged: list[Proposal] = []  # packetsNotLogged
@@ -77,8 +78,17 @@ class Learner:
         self.started_at = peer.now
 
     @property
+    def phase(self) -> LearnerPhase:
+        """Where this learner is; only the steps of ``LEARNER_TRANSITIONS`` may be taken."""
+        return self._phase
+
+    @phase.setter
+    def phase(self, new: LearnerPhase | str) -> None:
+        self._phase = advance(LEARNER_TRANSITIONS, self._phase, new)
+
+    @property
     def serving(self) -> bool:
-        return self.phase == "serving"
+        return self.phase is LearnerPhase.SERVING
 
     # ------------------------------------------------------------------ lifecycle --------
     def start(self) -> None:
@@ -123,7 +133,22 @@ class Learner:
         if src != self.leader:
             return  # a stale leader's packet
         self.last_heard = self.peer.now
+        try:
+            self._on_packet(src, msg)
+        except UnexpectedPacket as violation:
+            # Learner.registerWithLeader / syncWithLeader: an unexpected packet ends following.
+            self.peer.emit(ProtocolViolated(sid=self.sid, peer=src, packet=violation.packet,
+                                            phase=violation.phase, detail=violation.detail))
+            self._give_up(str(violation))
+
+    def _on_packet(self, src: Any, msg: Any) -> None:
         kind = type(msg)
+        allowed = LEARNER_PACKETS.get((self.phase, self.observer))
+        if allowed is not None and kind.__name__ not in allowed:
+            what = "not LEADERINFO" if self.phase is LearnerPhase.CONNECTING else (
+                "a sync packet after UPTODATE" if kind.__name__ in ("Diff", "Trunc", "Snap", "NewLeader", "UpToDate")
+                else f"not a packet {'an observer' if self.observer else 'a follower'} gets")
+            raise UnexpectedPacket(kind.__name__, str(self.phase), src, what)
         if kind is Ping:
             touched = tuple(sorted(self.peer.touched))
             self.peer.touched.clear()
@@ -136,8 +161,11 @@ class Learner:
             self._on_broadcast_packet(msg)
 
     def _on_leader_info(self, msg: LeaderInfo) -> None:
-        if self.phase != "connecting":
-            return
+        if self.phase is not LearnerPhase.CONNECTING:
+            if msg.new_epoch == self.new_epoch:
+                return  # the leader resent it for a retried FOLLOWERINFO
+            raise UnexpectedPacket("LeaderInfo", str(self.phase), self.leader,
+                                   f"a second LEADERINFO, for epoch {msg.new_epoch} (this one is {self.new_epoch})")
         peer = self.peer
         self.peer.cancel_timer(self.CONNECT_TIMER)
         new_epoch = msg.new_epoch

@@ -56,6 +56,7 @@ from distlab.zab.config import EnsembleConfig, Impl
 from distlab.zab.election import Election, Vote
 from distlab.zab.events import Applied, BecameLooking, LeaderElected, SnapshotLoaded, SnapshotTaken, Truncated
 from distlab.zab.messages import Notification, Proposal, ServerState
+from distlab.zab.phases import ProtocolViolation
 from distlab.zab.zxid import epoch_of, format_zxid
 from distlab.zk.errors import Code, KeeperError, error_for_code
 from distlab.zk.ops import (
@@ -96,10 +97,6 @@ ALLOWED_TRANSITIONS: dict[ServerState | None, frozenset[ServerState]] = {
     FOLLOWING: frozenset({LOOKING}),
     OBSERVING: frozenset({LOOKING}),
 }
-
-
-class ProtocolViolation(RuntimeError):
-    """A peer broke a rule of the protocol (ZooKeeper would log it and drop the connection)."""
 
 
 class QuorumPeer:
