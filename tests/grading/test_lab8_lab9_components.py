@@ -256,3 +256,11 @@ def test_through_the_sandbox_a_component_mistake_loses_its_points(tmp_path, solu
     result = grade_notebook(student, only_part=component, only_seed=PUBLIC_SEEDS[0])
     (graded,) = result.parts
     assert graded.points == 0 and words in graded.first_failure().outcome.message, graded.first_failure()
+
+
+def test_no_two_classes_that_may_cross_share_a_name():
+    # The sandbox codec knows classes by name: a second "Vote" would silently replace Zab's.
+    from distlab.grading.codecs import ALLOWED
+
+    names = [spec.split(":")[1] for spec in ALLOWED]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
