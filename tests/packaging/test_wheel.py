@@ -68,6 +68,7 @@ def test_the_wheel_ships_the_course_and_no_solutions(wheel):
     assert "distlab/course_files/course/README.md" in names
     assert "distlab/course_files/course/09-zookeeper-data-model.ipynb" in names
     assert "distlab/course_files/labs/lab5-election.ipynb" in names
+    assert {"distlab/viz/assets/viewer.js", "distlab/viz/assets/viewer.css"} <= set(names)  # the viewer's page
     assert any(n.endswith("licenses/LICENSE") for n in names)
     assert not [n for n in names if "solution" in n.lower()]
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
