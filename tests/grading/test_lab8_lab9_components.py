@@ -264,3 +264,17 @@ def test_no_two_classes_that_may_cross_share_a_name():
 
     names = [spec.split(":")[1] for spec in ALLOWED]
     assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+
+
+DECISIONS = [(8, "decode_frame", "帧"), (8, "settle", "结果返回"), (8, "on_registry_event", "服务发现"),
+             (8, "smooth_round_robin", "负载均衡"), (8, "admit", "去重"), (9, "decide", "原子性"),
+             (9, "recover_coordinator", "原子性"), (9, "recover_participant", "存疑"), (9, "saga_next", "补偿")]
+
+
+@pytest.mark.parametrize("lab, part, term", DECISIONS, ids=[d[1] for d in DECISIONS])
+def test_a_table_row_failure_still_names_the_concept(lab, part, term):
+    def wrong(*args):  # returns nothing useful: the first table row fails, before any simulation
+        return None
+
+    outcome = LABS[lab].parts[part].check(wrong, PUBLIC_SEEDS[0])
+    assert outcome.passed is False and term in outcome.message, outcome.message

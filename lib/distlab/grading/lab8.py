@@ -1072,6 +1072,20 @@ def _probe(fn: Callable, seed: int) -> Outcome:
     return Outcome.ok()
 
 
+def _rpc_excerpt(world: World, node: Any = "bank", lines: int = 12) -> str:
+    """The last frames ``node`` received and sent, decoded (kind, id, body), for a failure."""
+    out = []
+    for r in world.trace:
+        if r.kind in ("deliver", "drop") and node in (r.src, r.dst) and isinstance(r.msg, (bytes, bytearray)):
+            try:
+                frame = decode_frame(bytes(r.msg))
+                what = f"{frame['kind']} id={frame['id']} {frame['body']}"
+            except FrameError as error:
+                what = f"unreadable frame ({error.reason})"
+            out.append(f"t={r.time:>5} {r.src} -> {r.dst}{' (lost)' if r.kind == 'drop' else ''}: {what[:110]}")
+    return "\n".join(out[-lines:])
+
+
 def _provider_stress(fn: Callable, seed: int) -> Outcome:
     rng = random.Random(f"lab8/provider/stress/{seed}")
     service_time = rng.choice((20, 40))
@@ -1112,11 +1126,11 @@ def _provider_stress(fn: Callable, seed: int) -> Outcome:
             if outcome[0] != "return" or not isinstance(outcome[1], int):
                 return Outcome.fail(f"{c}'s deposit({record['args'][0]}) ended {outcome!r} after {record['attempts']} "
                                     "attempts: a retry of a finished call must get the remembered reply (replay) — "
-                                    f"a lost reply is only recovered that way {where}")
+                                    f"a lost reply is only recovered that way {where}", _rpc_excerpt(world))
             returned[(c, record["call"])] = outcome[1]
     last = world.process("consumer-1").results.get(final)
     if not last or last[0] != "return":
-        return Outcome.fail(f"the final balance() call ended {last!r} {where}")
+        return Outcome.fail(f"the final balance() call ended {last!r} {where}", _rpc_excerpt(world))
     total, expected = last[1], sum(amounts.values())
     if total != expected:
         extra = total - expected
@@ -1124,14 +1138,14 @@ def _provider_stress(fn: Callable, seed: int) -> Outcome:
         return Outcome.fail(f"balance() says {total}, but the deposits add up to {expected}"
                             + (f": deposit({twice[0]}) ran twice" if twice else "") +
                             ". A retried or duplicated request must not run again: at-most-once (至多一次) on the "
-                            f"provider — deposit is not idempotent (幂等) {where}")
+                            f"provider — deposit is not idempotent (幂等) {where}", _rpc_excerpt(world))
     seen = set(returned.values())
     for key, balance in sorted(returned.items(), key=lambda kv: kv[1]):
         before = balance - amounts[key]
         if before != 0 and before not in seen:
             return Outcome.fail(f"{key[0]}'s deposit({amounts[key]}) returned {balance}, which no order of running "
                                 "each deposit once explains: it got another call's reply. A reply goes back under "
-                                f"its own request id, and a replay is that request's remembered reply {where}")
+                                f"its own request id, and a replay is that request's remembered reply {where}", _rpc_excerpt(world))
     return Outcome.ok()
 
 
