@@ -307,6 +307,29 @@ class World:
         hurried[_AT], hurried[_SEQ] = self.now, self._first_seq
         heapq.heappush(self._heap, hurried)
 
+    def duplicate_message(self, msg_id: int) -> None:
+        """Add one more in-flight copy of message ``msg_id``, due when its earliest copy is."""
+        entry = list(self._live_copies(msg_id)[0])
+        self._emit(Duplicated(self.now, entry[_SRC], entry[_DST], msg_id, entry[_MSG]))
+        self._push(entry)
+
+    def fire_timer_now(self, node: NodeId, name: str) -> None:
+        """Move ``node``'s pending timer ``name`` to the front: it fires next, at ``now``.
+
+        For drivers that choose the schedule themselves (the model checker's replays).
+        """
+        slot = self._slot(node)
+        token = slot.timers.get(name)
+        live = [e for e in self._heap if e[_ACTION] == _TIMER and e[3] == node and e[4] == name and e[5] == token]
+        if token is None or not live:
+            raise UsageError(f"node {node!r} has no pending timer {name!r}")
+        entry = live[0]
+        hurried = list(entry)
+        entry[_ACTION] = _CANCELLED
+        self._first_seq -= 1
+        hurried[_AT], hurried[_SEQ] = self.now, self._first_seq
+        heapq.heappush(self._heap, hurried)
+
     # ------------------------------------------------------------------ running ----------
     def step(self) -> list[Record] | None:
         """Process the next event. Returns the trace records it produced, ``None`` if idle."""
