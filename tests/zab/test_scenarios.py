@@ -157,10 +157,7 @@ def finish(ensemble: Ensemble, restart: bool = True) -> int:
 
 def send_async(client: SimClient, op: Any) -> int:
     """Hand ``op`` to the client process without waiting; returns its xid."""
-    client._next_xid += 1
-    xid = client._next_xid
-    client.world.inject(client.name, ApiCall(xid, op))
-    return xid
+    return client.send_async(op)
 
 
 def run_watching(ensemble: Ensemble, until: Callable[[Ensemble], bool], invariant: Callable[[Ensemble], None],

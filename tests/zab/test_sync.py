@@ -186,12 +186,12 @@ def test_walk_ends_with_an_empty_diff_for_a_new_epoch_peer_it_never_passed():
     Inside ``choose_sync_mode`` the txn-log gap check (ZOOKEEPER-2418) turns this case into SNAP
     anyway, so only the walk shows it: a peer at (2, 0) and a log that ends below it.
     """
-    from distlab.zab.sync import _LearnerQueue
+    from distlab.zab.sync import LearnerQueue
 
-    queue = _LearnerQueue()
+    queue = LearnerQueue()
     assert queue.queue_committed(log(z(1, 1), z(1, 2)), z(2, 0), None, z(1, 2)) == z(2, 0)
     assert queue.packets == [Diff(z(1, 2))] and not queue.need_op
-    plain = _LearnerQueue()
+    plain = LearnerQueue()
     assert plain.queue_committed(log(z(1, 1), z(1, 2)), z(1, 3), None, z(1, 2)) == z(1, 3)
     assert plain.packets == [] and plain.need_op
 

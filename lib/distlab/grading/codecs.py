@@ -52,12 +52,14 @@ ALLOWED = (
     # the lock recipe's operations (a learner's recipe yields them; results come back)
     "distlab.locks.zk:Now",
     "distlab.locks.zk:Session",
-    "distlab.locks.zk:Create",
-    "distlab.locks.zk:GetChildren",
-    "distlab.locks.zk:GetData",
-    "distlab.locks.zk:SetData",
-    "distlab.locks.zk:Exists",
-    "distlab.locks.zk:Delete",
+    # ... which are distlab.zk.ops's ZooKeeper operations, the one set the client protocol
+    # and the data tree share (locks.zk's Create() builds a CreateRequest)
+    "distlab.zk.ops:CreateRequest",
+    "distlab.zk.ops:GetChildren",
+    "distlab.zk.ops:GetData",
+    "distlab.zk.ops:SetDataRequest",
+    "distlab.zk.ops:Exists",
+    "distlab.zk.ops:DeleteRequest",
     "distlab.locks.zk:Pipeline",
     "distlab.locks.zk:AwaitWatch",
     "distlab.locks.zk:Sleep",

@@ -20,7 +20,7 @@ from typing import Any
 from distlab.grading.parts import Outcome, Part, register, FATAL_KINDS
 from distlab.zk.errors import BadVersionError
 from distlab.zk.ops import CreateRequest, DeleteRequest, SetDataRequest, prepare
-from distlab.zk.paths import _first_problem, parent_of
+from distlab.zk.paths import path_problem, parent_of
 from distlab.zk.stat import CreateMode, next_version
 from distlab.zk.tree import DataTree
 from distlab.zk.watches import EventType
@@ -99,7 +99,7 @@ def check_path_problem(fn: Any, seed: int) -> Outcome:
     for _ in range(250):
         path, seq = _random_path(rng)
         checked = path + "1" if seq else path
-        cases.append((path, seq, _first_problem(checked) is None))
+        cases.append((path, seq, path_problem(checked) is None))
     for path, seq, valid in cases:
         got = fn(path, seq)
         if got is not None and (type(got) is not str or not got.strip()):
@@ -107,7 +107,7 @@ def check_path_problem(fn: Any, seed: int) -> Outcome:
                                 f"got {got!r} for {_show(path)}")
         if (got is None) != valid:
             checked = path + "1" if seq else path
-            why = _first_problem(checked)
+            why = path_problem(checked)
             flag = ", is_sequential=True" if seq else ""
             if valid:
                 return Outcome.fail(f"path_problem({_show(path)}{flag}) said {got!r}, but ZooKeeper accepts "

@@ -509,7 +509,6 @@ def _rw_run(decide: _Decide, seed: int) -> dict | Outcome:
 from distlab.locks.api import AcquireTimeout, LockError, LockLost  # noqa: E402
 from distlab.locks.zk import (  # noqa: E402
     AwaitWatch,
-    Create,
     Delete,
     Exists,
     GetChildren,
@@ -519,6 +518,7 @@ from distlab.locks.zk import (  # noqa: E402
 )
 from distlab.grading.parts import reraise_if_fatal  # noqa: E402
 from distlab.zk.errors import KeeperError, NoNodeError, SessionExpiredError  # noqa: E402
+from distlab.zk.ops import CreateRequest  # noqa: E402
 
 RECIPE_MAX_MS = 40_000
 
@@ -540,7 +540,7 @@ def _op_text(op: Any) -> str:
     kind = type(op).__name__
     path = getattr(op, "path", "")
     tail = path.rsplit("/", 1)[-1] if isinstance(path, str) else ""
-    if isinstance(op, Create):
+    if isinstance(op, CreateRequest):
         flags = ", ".join(f for f, on in (("ephemeral", op.ephemeral), ("sequential", op.sequence)) if on)
         return f"create {tail} ({flags or 'persistent'})"
     if isinstance(op, (GetChildren, GetData, Exists)):
@@ -940,7 +940,7 @@ def _recipe_lost_create(fn: Any, seed: int) -> Outcome:
     state = {"lost": False}
 
     def hook(op: Any):
-        creates = [o for o in (op.ops if isinstance(op, Pipeline) else (op,)) if isinstance(o, Create) and o.sequence]
+        creates = [o for o in (op.ops if isinstance(op, Pipeline) else (op,)) if isinstance(o, CreateRequest) and o.sequence]
         if creates and not state["lost"]:
             state["lost"] = True
             if isinstance(op, Pipeline):  # the whole pipeline's replies are lost with the connection

@@ -35,7 +35,7 @@ from distlab.zab.sync import (
     LeaderHistory,
     SyncMode,
     SyncPlan,
-    _LearnerQueue,
+    LearnerQueue,
     apply_sync_to_log,
     choose_sync_mode,
     describe_plan,
@@ -211,7 +211,7 @@ def _walk_case(rng: random.Random) -> tuple:
 
 
 def reference_walk(proposals, peer, max_zxid, last_committed, need_op) -> tuple[tuple, int, bool]:
-    queue = _LearnerQueue()
+    queue = LearnerQueue()
     queue.need_op = need_op
     queued = queue.queue_committed(proposals, peer, max_zxid, last_committed)
     return tuple(queue.packets), queued, queue.need_op

@@ -23,6 +23,7 @@ from distlab.grading.parts import Outcome, Part, register, reraise_if_fatal
 from distlab.sim.world import ProcessError
 from distlab.testing.fuzz import random_case, run_case
 from distlab.zab.config import Impl
+from distlab.zab.broadcast import process_ack as reference_process_ack_rule
 from distlab.zab.quorum import has_quorum as reference_has_quorum
 from distlab.zab.quorum import tolerated_failures as reference_tolerated
 from distlab.sansio import UsageError
@@ -172,19 +173,9 @@ def _crash_test(fn: Any, seed: int) -> Outcome:
 # ------------------------------------------------------------------ C: process_ack ---------
 def reference_process_ack(outstanding: dict, last_committed: int, sid: int, zxid: int, voters,
                           has_quorum=reference_has_quorum) -> tuple[dict, list]:
-    """``Leader.processAck`` + ``tryToCommit`` (distlab.zab.leader), as a pure function."""
-    outstanding = {z: frozenset(a) for z, a in outstanding.items()}
-    if sid not in voters or counter_of(zxid) == 0 or zxid <= last_committed or zxid not in outstanding:
-        return outstanding, []
-    outstanding[zxid] = outstanding[zxid] | {sid}
-    committed = []
-    while outstanding:
-        first = min(outstanding)
-        if not has_quorum(outstanding[first], voters):
-            break
-        committed.append(first)
-        del outstanding[first]
-    return outstanding, committed
+    """The reference commit rule, :func:`distlab.zab.broadcast.process_ack` (what the leader
+    runs), with the reference quorum unless told otherwise: imported, never copied."""
+    return reference_process_ack_rule(outstanding, last_committed, sid, zxid, voters, has_quorum)
 
 
 def _outstanding_text(outstanding: dict) -> str:

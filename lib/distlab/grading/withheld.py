@@ -52,7 +52,7 @@ REFERENCE_ANSWERS: dict[int, dict[str, tuple[str, ...]]] = {
         "token_accepted": ("distlab.locks.api:token_accepted", "distlab.locks.api:FencedStore"),
     },
     3: {
-        "path_problem": ("distlab.zk.paths:validate_path", "distlab.zk.paths:_first_problem",
+        "path_problem": ("distlab.zk.paths:validate_path", "distlab.zk.paths:path_problem",
                          "distlab.zk.paths:_ANY_PROBLEM", "distlab.zk.paths:_FORBIDDEN_CHAR",
                          "distlab.zk.paths:_FORBIDDEN_CHARS"),
         "sequential_name": ("distlab.zk.ops:prepare", "distlab.zk.ops:_prepare_create", "distlab.zk.tree:DataTree"),
@@ -76,7 +76,7 @@ REFERENCE_ANSWERS: dict[int, dict[str, tuple[str, ...]]] = {
         "handle_notification": ("distlab.zab.election:handle_notification", "distlab.zab.election:Election"),
     },
     6: {
-        "queue_committed_proposals": ("distlab.zab.sync:_LearnerQueue",),
+        "queue_committed_proposals": ("distlab.zab.sync:LearnerQueue",),
         "choose_sync_mode": ("distlab.zab.sync:choose_sync_mode",),
         "apply_sync_to_log": ("distlab.zab.sync:apply_sync_to_log",),
         "sync_step": ("distlab.zab.learner_sync:sync_step", "distlab.zab.learner_sync:committed_prefix"),

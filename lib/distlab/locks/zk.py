@@ -80,6 +80,7 @@ from distlab.zk.errors import (
     OperationTimeoutError,
     SessionExpiredError,
 )
+from distlab.zk.ops import Create, DeleteRequest, Exists, GetChildren, GetData, SetDataRequest
 
 __all__ = [
     "ZkLock",
@@ -222,55 +223,14 @@ class Session:
     """-> the client's current session id (None if it has none)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Create:
-    """-> the created path (with its sequence number)."""
-
-    path: str
-    data: bytes = b""
-    ephemeral: bool = False
-    sequence: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class GetChildren:
-    """-> the children's names; ``watch``: wake the next AwaitWatch when they change."""
-
-    path: str
-    watch: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class GetData:
-    """-> ``(data, stat)``; NoNodeError if missing (and then no watch is left behind)."""
-
-    path: str
-    watch: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SetData:
-    """-> the new stat."""
-
-    path: str
-    data: bytes
-    version: int = -1
-
-
-@dataclass(frozen=True, slots=True)
-class Exists:
-    """-> the stat, or None."""
-
-    path: str
-    watch: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Delete:
-    """-> None."""
-
-    path: str
-    version: int = -1
+# The ZooKeeper operations themselves are distlab.zk.ops's, the same classes the client
+# protocol carries and the data tree applies (kazoo-like names): Create(path, data,
+# ephemeral=, sequence=) makes a CreateRequest (-> the created path, with its sequence
+# number); GetChildren(path, watch=) (-> the children's names; the watch wakes the next
+# AwaitWatch); GetData(path, watch=) (-> (data, stat)); Exists(path, watch=) (-> stat or
+# None); SetData(path, data, version=-1) (-> the new stat); Delete(path, version=-1) (-> None).
+SetData = SetDataRequest
+Delete = DeleteRequest
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,21 +19,9 @@ import uuid
 from typing import Any
 
 from distlab.locks.api import _check_clock
-from distlab.locks.zk import (
-    AwaitWatch,
-    Create,
-    Delete,
-    Exists,
-    GetChildren,
-    GetData,
-    Now,
-    Pipeline,
-    Session,
-    SetData,
-    Sleep,
-    run_steps,
-)
+from distlab.locks.zk import AwaitWatch, Now, Pipeline, Session, Sleep, run_steps
 from distlab.zk.errors import ConnectionClosedError, OperationTimeoutError, error_for_code
+from distlab.zk.ops import CreateRequest, DeleteRequest, Exists, GetChildren, GetData, SetDataRequest
 
 __all__ = ["KazooDriver", "translate"]
 
@@ -124,7 +112,7 @@ class KazooDriver:
 
     def _call(self, op: Any) -> Any:
         client, kind = self.client, type(op)
-        if kind is Create:
+        if kind is CreateRequest:
             return client.create(op.path, op.data, ephemeral=op.ephemeral, sequence=op.sequence)
         if kind is GetChildren:
             return client.get_children(op.path, watch=self._armed() if op.watch else None)
@@ -132,9 +120,9 @@ class KazooDriver:
             return client.get(op.path, watch=self._armed() if op.watch else None)
         if kind is Exists:
             return client.exists(op.path, watch=self._armed() if op.watch else None)
-        if kind is Delete:
+        if kind is DeleteRequest:
             return client.delete(op.path, version=op.version)
-        if kind is SetData:
+        if kind is SetDataRequest:
             return client.set(op.path, op.data, version=op.version)
         raise TypeError(f"KazooDriver cannot perform {op!r}")
 
@@ -145,15 +133,15 @@ class KazooDriver:
 
     def _start(self, op: Any) -> Any:
         client, kind = self.client, type(op)
-        if kind is Create:
+        if kind is CreateRequest:
             return client.create_async(op.path, op.data, ephemeral=op.ephemeral, sequence=op.sequence)
         if kind is GetChildren:
             return client.get_children_async(op.path)
         if kind is GetData:
             return client.get_async(op.path)
-        if kind is Delete:
+        if kind is DeleteRequest:
             return client.delete_async(op.path, version=op.version)
-        if kind is SetData:
+        if kind is SetDataRequest:
             return client.set_async(op.path, op.data, version=op.version)
         raise TypeError(f"KazooDriver cannot pipeline {op!r}")
 

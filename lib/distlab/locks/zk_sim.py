@@ -33,24 +33,10 @@ import weakref
 from typing import Any, Iterable
 
 from distlab.locks.api import UsageError
-from distlab.locks.zk import (
-    AwaitWatch,
-    Create,
-    Delete,
-    Exists,
-    GetChildren,
-    GetData,
-    Now,
-    Pipeline,
-    Session,
-    SetData,
-    Sleep,
-)
-from distlab.zab import clientproto
-from distlab.zab.client import ApiCall, ClientState
+from distlab.locks.zk import AwaitWatch, Now, Pipeline, Session, Sleep
+from distlab.zab.client import ClientState
 from distlab.zk.errors import ConnectionLossError, OperationTimeoutError, error_for_code
-from distlab.zk.ops import CreateRequest, DeleteRequest, SetDataRequest
-from distlab.zk.stat import CreateMode
+from distlab.zk.ops import CreateRequest, DeleteRequest, Exists, GetChildren, GetData, SetDataRequest
 
 __all__ = ["SimScheduler", "SimDriver", "Task"]
 
@@ -176,11 +162,8 @@ class SimScheduler:
         request = _request(op)
         if getattr(op, "watch", False):
             task.watch_mark = len(self._process(task).events)
-        client = task.client
-        client._next_xid += 1  # shared with the SimClient's own blocking calls: never reused
-        xid = client._next_xid
-        self.world.inject(client.name, ApiCall(xid, request))
-        return xid
+        # The SimClient's own xid counter, shared with its blocking calls: never reused.
+        return task.client.send_async(request)
 
     def _any_ready(self, waiting: list[Task]) -> bool:
         for task in waiting:
@@ -254,21 +237,10 @@ class SimScheduler:
 
 
 def _request(op: Any) -> Any:
-    kind = type(op)
-    if kind is Create:
-        mode = (CreateMode.EPHEMERAL_SEQUENTIAL if op.sequence else CreateMode.EPHEMERAL) if op.ephemeral else (
-            CreateMode.PERSISTENT_SEQUENTIAL if op.sequence else CreateMode.PERSISTENT)
-        return CreateRequest(path=op.path, data=op.data, mode=mode)
-    if kind is GetChildren:
-        return clientproto.GetChildren(op.path, op.watch)
-    if kind is GetData:
-        return clientproto.GetData(op.path, op.watch)
-    if kind is Exists:
-        return clientproto.Exists(op.path, op.watch)
-    if kind is Delete:
-        return DeleteRequest(path=op.path, version=op.version)
-    if kind is SetData:
-        return SetDataRequest(path=op.path, data=op.data, version=op.version)
+    """The request the client process sends for ``op``: the recipe yields distlab.zk.ops's
+    operations, the same classes the client protocol carries, so this only checks the kind."""
+    if type(op) in (CreateRequest, GetChildren, GetData, Exists, DeleteRequest, SetDataRequest):
+        return op
     raise TypeError(f"the simulator cannot perform {op!r}")
 
 
@@ -277,11 +249,11 @@ def _outcome(op: Any, reply: Any) -> Any:
     if not reply.ok:
         return error_for_code(reply.code)(getattr(op, "path", None), reply.error)
     kind = type(op)
-    if kind is Create:
+    if kind is CreateRequest:
         return reply.result.path
-    if kind is SetData:
+    if kind is SetDataRequest:
         return reply.result.stat
-    if kind is Delete:
+    if kind is DeleteRequest:
         return None
     return reply.result
 

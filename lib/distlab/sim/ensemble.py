@@ -250,12 +250,13 @@ class SimClient:
             raise OperationTimeoutError(None, f"client {self.name} did not connect within {max_ms} ms "
                                               f"(states {self.ensemble.states()})")
 
-    def send_async(self, op: Any) -> int:
+    def send_async(self, op: Any, at: int | None = None) -> int:
         """Hand ``op`` to the client process without waiting for the reply; return its xid
-        (the reply lands in ``process.results[xid]``)."""
+        (the reply lands in ``process.results[xid]``). ``at``: a later virtual time to hand it
+        over (the xid is taken now). Every request of this client takes its xid here."""
         self._next_xid += 1
         xid = self._next_xid
-        self.world.inject(self.name, ApiCall(xid, op))
+        self.world.inject(self.name, ApiCall(xid, op), at=at)
         return xid
 
     def call(self, op: Any) -> ClientReply:

@@ -227,7 +227,6 @@ class Scenario:
         return e, [Action("restart", (follower,))], Ensemble.settled
 
     def _build_trunc(self):
-        from distlab.zab.client import ApiCall
         from distlab.zk.ops import CreateRequest
 
         e = self._ensemble()
@@ -238,9 +237,7 @@ class Scenario:
         lone = e.client(servers=[leader], timeout_ms=LONG_SESSION_MS, name="lone")
         e.wait_for(Ensemble.settled, 60_000, "a settled ensemble")
         logged = len(e.peer(leader).log)
-        lone._next_xid += 1
-        xid = lone._next_xid
-        e.world.inject("lone", ApiCall(xid, CreateRequest(path="/lost", data=b"never")))
+        xid = lone.send_async(CreateRequest(path="/lost", data=b"never"))
         if not e.world.run_until(lambda w: len(e.peer(leader).log) > logged, e.world.now + 5_000):
             raise RuntimeError("the lone leader never logged the write")
         # Cut off in the very step the leader logs it: its PROPOSALs are lost in flight.
@@ -250,7 +247,6 @@ class Scenario:
         return e, [Action("heal")], Ensemble.settled
 
     def _build_broadcast(self):
-        from distlab.zab.client import ApiCall
         from distlab.zk.ops import CreateRequest
 
         e = self._ensemble()
@@ -262,10 +258,7 @@ class Scenario:
         start = e.world.now + 1
         xids = []
         for i in range(self.writes):
-            zk._next_xid += 1
-            xids.append(zk._next_xid)
-            e.world.inject(zk.name, ApiCall(zk._next_xid, CreateRequest(path=f"/w{i}", data=str(i).encode())),
-                           at=start + 15 * i)
+            xids.append(zk.send_async(CreateRequest(path=f"/w{i}", data=str(i).encode()), at=start + 15 * i))
 
         def done(e: Ensemble) -> bool:
             if not e.world.is_up(zk.name) or not all(x in zk.process.results for x in xids):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from distlab.zk.ops import Exists, GetChildren, GetData, SyncRequest  # the one set of operations
 from distlab.zk.watches import WatchedEvent
 
 __all__ = [
@@ -64,31 +65,6 @@ class ConnectRefused:
     reason: str
     expired: bool = False
     attempt: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class GetData:
-    path: str
-    watch: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Exists:
-    path: str
-    watch: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class GetChildren:
-    path: str
-    watch: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SyncRequest:
-    """``sync(path)``: "flush the channel between this server and the leader"."""
-
-    path: str = "/"
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,7 @@ __all__ = [
     "choose_sync_mode",
     "apply_sync_to_log",
     "describe_plan",
+    "LearnerQueue",
 ]
 
 _fmt = format_zxid
@@ -247,7 +248,7 @@ class ChooseSyncMode(Protocol):
 
 
 # --------------------------------------------------------------------------- leader side --
-class _LearnerQueue:
+class LearnerQueue:
     """The slice of one ``LearnerHandler`` that ``syncFollower`` touches.
 
     ``packets`` is ``queuedPackets``; ``need_op`` is ``needOpPacket`` ("no DIFF/TRUNC queued
@@ -355,7 +356,7 @@ def choose_sync_mode(peer_last_zxid: int, history: LeaderHistory) -> SyncPlan:
     new_epoch_peer = is_new_epoch_zxid(peer)
     p, lo, hi, lp = _fmt(peer), _fmt(min_committed), _fmt(max_committed), _fmt(last)
 
-    queue = _LearnerQueue()
+    queue = LearnerQueue()
     need_snap = True
     current = peer  # the last zxid queued so far
     found_in = sent_from = ""

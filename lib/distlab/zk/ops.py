@@ -68,6 +68,11 @@ __all__ = [
     "CreateSessionRequest",
     "CloseSessionRequest",
     "AuthenticatedRequest",
+    "GetData",
+    "Exists",
+    "GetChildren",
+    "SyncRequest",
+    "Create",
     "Request",
     "WriteOp",
     # txns
@@ -125,9 +130,17 @@ def _check_version(path: str, version: object) -> None:
         raise BadArgumentsError(path, f"version {version} is outside Java's int range")
 
 
+# One set of ZooKeeper operations, shared by the data tree (which applies the writes), the
+# client protocol (distlab.zab.clientproto carries them in ClientRequest) and the lock recipe
+# (distlab.locks.zk yields them; its drivers perform them on the simulated ensemble or on
+# kazoo). Writes are named as jute names them; reads and ``Create`` as kazoo's serialisation
+# classes do (kazoo.protocol.serialization.GetData, Exists, GetChildren, Create).
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CreateRequest:
-    """Create ``path`` (a prefix, for sequential modes) with ``data`` (jute ``CreateRequest``)."""
+    """Create ``path`` (a prefix, for sequential modes) with ``data`` (jute ``CreateRequest``).
+
+    The lock recipe's driver returns the created path (with its sequence number).
+    """
 
     path: str
     data: bytes = b""
@@ -141,10 +154,56 @@ class CreateRequest:
         validate_path(self.path, is_sequential=self.mode.is_sequential)
         _check_data(self.path, self.data)
 
+    @property
+    def ephemeral(self) -> bool:
+        """kazoo's ``create(..., ephemeral=)`` flag."""
+        return self.mode.is_ephemeral
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+    @property
+    def sequence(self) -> bool:
+        """kazoo's ``create(..., sequence=)`` flag."""
+        return self.mode.is_sequential
+
+
+def Create(path: str, data: bytes = b"", ephemeral: bool = False, sequence: bool = False) -> CreateRequest:  # noqa: N802
+    """kazoo's ``create(path, value, ephemeral=, sequence=)`` as a :class:`CreateRequest`."""
+    return CreateRequest(path=path, data=data, mode=CreateMode.of(ephemeral=ephemeral, sequence=sequence))
+
+
+@dataclass(frozen=True, slots=True)
+class GetData:
+    """Read ``path``: -> ``(data, stat)``; ``watch`` leaves a data watch (NoNodeError: none)."""
+
+    path: str
+    watch: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Exists:
+    """-> the stat of ``path``, or None; ``watch`` fires on its creation, change or deletion."""
+
+    path: str
+    watch: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GetChildren:
+    """-> the children's names; ``watch`` fires when they change."""
+
+    path: str
+    watch: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRequest:
+    """``sync(path)``: "flush the channel between this server and the leader"."""
+
+    path: str = "/"
+
+
+@dataclass(frozen=True, slots=True)
 class DeleteRequest:
-    """Delete ``path`` if its version is ``version`` (-1: any) (jute ``DeleteRequest``)."""
+    """Delete ``path`` if its version is ``version`` (-1: any) (jute ``DeleteRequest``); -> None."""
 
     path: str
     version: int = -1
@@ -154,9 +213,10 @@ class DeleteRequest:
         _check_version(self.path, self.version)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class SetDataRequest:
-    """Replace the data of ``path`` if its version is ``version`` (jute ``SetDataRequest``)."""
+    """Replace the data of ``path`` if its version is ``version`` (jute ``SetDataRequest``);
+    -> the new stat."""
 
     path: str
     data: bytes

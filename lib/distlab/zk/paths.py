@@ -35,6 +35,7 @@ __all__ = [
     "basename",
     "child_path",
     "is_special_path",
+    "path_problem",
 ]
 
 ROOT_PATH = "/"
@@ -82,12 +83,12 @@ def validate_path(path: str, is_sequential: bool = False) -> None:
     if _ANY_PROBLEM.search(checked) is None and checked.startswith("/"):
         if len(checked) == 1 or not checked.endswith("/"):
             return  # fast path: nothing to report
-    reason = _first_problem(checked)
+    reason = path_problem(checked)
     if reason is not None:
         raise BadArgumentsError(path, f"{reason} (PathUtils.validatePath)")
 
 
-def _first_problem(path: str) -> str | None:
+def path_problem(path: str) -> str | None:
     """The first rule ``path`` breaks, scanning in ``PathUtils.validatePath``'s order."""
     if len(path) == 0:
         return "path must not be empty"
