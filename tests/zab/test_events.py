@@ -70,3 +70,26 @@ def test_same_seed_same_digest_and_a_learners_own_class_comes_back_foreign():
     value = TRACE_CODEC.decode(data)
     assert isinstance(value, Foreign) and value["type"] == "MyPing" and value["n"] == 3
     assert TRACE_CODEC.encode(value) == data
+
+
+ZAB_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+sys.path.insert(0, {lib!r})
+from tests.zab.test_events import _run
+print(_run(5).world.trace.digest())
+"""
+
+
+def test_a_zab_trace_with_its_events_is_the_same_across_hash_seeds():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    script = ZAB_SCRIPT.format(tests=str(root), lib=str(root / "lib"))
+    digests = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip()
+               for seed in ("1", "2")}
+    assert digests == {_run(5).world.trace.digest()}
