@@ -12,6 +12,7 @@
     distlab course init DIR [--force]             copy the chapters and labs into DIR
     distlab gradescope build --lab N --out autograder.zip   Gradescope's autograder bundle
     distlab serve --port 2181 [--data DIR]        ZooKeeper's wire protocol for real clients
+    distlab check model election --servers 3 [--crashes K] [--depth N]   every schedule, explored
 
 Each subcommand is one row of :data:`SUBCOMMANDS`: its name, a one-line help, a function that
 adds its arguments to its parser, and a function that runs it. ``grade`` and ``labs`` are
@@ -41,6 +42,7 @@ BENCHMARKS = {
     "viz": ("distlab.bench.viz", "milliseconds per rendered frame, exported HTML size"),
     "grade": ("distlab.bench.grade", "seconds to grade one solution per lab, and a batch of 30"),
     "serve": ("distlab.bench.serve", "kazoo ops/s and failover, distlab serve beside real ZooKeeper"),
+    "model": ("distlab.bench.model", "model-checker states/s, full election exploration, time to a counterexample"),
 }
 REPLAYS = ("election", "sync", "broadcast")
 # Each fuzz target is a module with main(argv) -> exit code.
@@ -206,6 +208,12 @@ def _run_serve(args: argparse.Namespace) -> int:
     return run(build_parser().parse_args(args.options))
 
 
+def _run_check(args: argparse.Namespace) -> int:
+    from distlab.check.model_cli import main as check_main
+
+    return check_main(args.options)
+
+
 _bench_configure, _bench_run = _table_command(BENCHMARKS, "benchmark")
 _fuzz_configure, _fuzz_run = _table_command(FUZZERS, "fuzzer")
 
@@ -226,6 +234,8 @@ SUBCOMMANDS: list[Subcommand] = [
                _configure_gradescope, _run_gradescope),
     Subcommand("serve", "serve distlab's ZooKeeper to real clients (kazoo, zkCli.sh)",
                _configure_forwarded, _run_serve, forwarded=True),
+    Subcommand("check", "model-check a small configuration: check model election --servers 3 [--crashes K]",
+               _configure_forwarded, _run_check, forwarded=True),
 ]
 
 DESCRIPTIONS = {

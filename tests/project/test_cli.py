@@ -43,7 +43,7 @@ def test_module_entry_point_runs():
 HELP = [[], ["grade"], ["labs"], ["bench"], ["bench", "sim"], ["bench", "tree"], ["bench", "zab"],
         ["bench", "locks"], ["bench", "viz"], ["bench", "grade"], ["fuzz"], ["fuzz", "zab"], ["replay"],
         ["replay", "election"], ["replay", "sync"], ["replay", "broadcast"], ["course"], ["course", "init"],
-        ["gradescope"], ["gradescope", "build"], ["serve"]]
+        ["gradescope"], ["gradescope", "build"], ["serve"], ["check"], ["bench", "model"]]
 
 
 @pytest.mark.parametrize("words", HELP, ids=lambda w: " ".join(w) or "distlab")

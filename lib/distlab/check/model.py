@@ -852,3 +852,15 @@ def _find(world: Any, action: Action) -> int:
         if m.src == action.src and m.dst == action.node and m.msg == action.msg:
             return m.msg_id
     raise UsageError(f"replay diverged from the model: {action.describe()} is not in flight")
+
+
+def counterexample_trace(result: Result, servers: int = 3, **functions: Callable):
+    """The election counterexample of ``result`` replayed in the simulator: an ordinary Trace."""
+    world = replay_election(result.trace, servers=servers, **functions)
+    world.note(f"model checker: {result.violation}")
+    return world.trace
+
+
+def replay_command(path: str) -> str:
+    """The command that opens a saved counterexample trace as an HTML step-through."""
+    return f"distlab replay election --trace {path} --out {path.rsplit('.', 1)[0]}.html"
