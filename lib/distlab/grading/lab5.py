@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from distlab.grading.parts import Outcome, Part, register
+from distlab.sansio import UsageError
 from distlab.sim.ensemble import Ensemble, disk_with_history
 from distlab.zab.config import Impl
 from distlab.zab.election import (
@@ -103,6 +104,42 @@ def _tail(ensemble: Ensemble, lines: int = 8) -> str:
     return "\n".join(f"t={r.time} {r.node}: {getattr(r, 'text', None) or r.new}" for r in notes[-lines:])
 
 
+# ---------------------------------------------------------------- the search test --------
+# Every schedule of a 3-server election (no crash, FIFO links) up to this many steps, run by
+# the model checker (distlab.check.model) with the learner's function plugged in. The
+# schedules do not depend on the seed, so the verdict is computed once per function and
+# given to every seed: a bug the random elections rarely show fails every seed.
+SEARCH_DEPTH = 10
+_SEARCHED: list[tuple[Any, str, Outcome]] = []
+
+
+def search_test(fn: Any, seam: str) -> Outcome:
+    """Model-check the election with the learner's ``seam`` function; a failure shows the
+    shortest counterexample and how to replay it."""
+    from distlab.check.model import check_election, describe_counterexample
+
+    for searched, name, outcome in _SEARCHED:
+        if searched is fn and name == seam:
+            return outcome
+    try:
+        result = check_election(servers=3, crashes=0, depth=SEARCH_DEPTH, **{seam: fn})
+    except UsageError as error:
+        outcome = Outcome.fail(f"search test: {error}")
+    else:
+        if result.violation is None:
+            outcome = Outcome.ok()
+        else:
+            outcome = Outcome.fail(
+                f"search test (every schedule of a 3-server election, {result.states} states): "
+                + describe_counterexample(result)
+                + f"\nReplay it in your notebook: from distlab.check.model import check_election, "
+                  f"counterexample_trace; r = check_election(crashes=0, depth={SEARCH_DEPTH}, {seam}={seam}); "
+                  f"counterexample_trace(r, {seam}={seam}).save('cex.jsonl'); then in a shell: "
+                  "distlab replay election --trace cex.jsonl --out cex.html")
+    _SEARCHED[:] = [(fn, seam, outcome)]
+    return outcome
+
+
 # ---------------------------------------------------------------- vote_order -------------
 def check_vote_order(fn: Any, seed: int) -> Outcome:
     rng = random.Random(seed)
@@ -120,6 +157,9 @@ def check_vote_order(fn: Any, seed: int) -> Outcome:
                 f"vote_order({_vote(new)}, {_vote(current)}) returned {got}; ZooKeeper says {expected}. "
                 "A vote wins on a higher epoch first, then a higher zxid, then a higher server id; "
                 "a tie never wins (FastLeaderElection.totalOrderPredicate).")
+    searched = search_test(fn, "vote_order")
+    if not searched.passed:
+        return searched
     return _election(seed, Impl(vote_order=fn))
 
 
@@ -234,6 +274,9 @@ def check_handle_notification(fn: Any, seed: int) -> Outcome:
                 "Rules: a later round resets to your initial vote; an earlier round is ignored; a better "
                 "vote is adopted and broadcast; FOLLOWING/LEADING votes decide only with a quorum and "
                 "check_leader (FastLeaderElection.lookForLeader).")
+    searched = search_test(fn, "handle_notification")
+    if not searched.passed:
+        return searched
     impl = Impl(handle_notification=fn)
     outcome = _election(seed, impl, voters=5, crash_winner=True)
     return outcome
