@@ -43,7 +43,7 @@ def test_a_run_emits_the_events_the_checkers_and_viewer_read(run):
     kinds = {type(r.event) for r in run.world.trace if r.kind == "note" and r.event is not None}
     assert {ev.BecameLooking, ev.ElectionStarted, ev.LeaderElected, ev.EpochProposed, ev.EpochAcked,
             ev.SyncPlanChosen, ev.SyncStarted, ev.Established, ev.LearnerUpToDate, ev.Committed,
-            ev.Applied, ev.FinalState} <= kinds
+            ev.Applied, ev.FinalState, ev.Proposed, ev.Acked} <= kinds
     for r in run.world.trace:
         if r.kind == "note" and r.event is not None:
             assert r.text == ev.describe(r.event) == str(r.event)

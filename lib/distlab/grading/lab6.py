@@ -29,6 +29,7 @@ from distlab.sim.ensemble import Ensemble
 from distlab.sim.faults import Crash, FaultSchedule, Restart
 from distlab.sim.world import ProcessError
 from distlab.zab.config import Impl
+from distlab.zab.events import SyncPlanChosen
 from distlab.zab.learner_sync import SyncStep, SyncView, sync_step
 from distlab.zab.messages import Commit, Diff, Inform, NewLeader, Proposal, ProposalPacket, Snap, Trunc, UpToDate
 from distlab.zab.sync import (
@@ -491,7 +492,7 @@ def _first_mismatch(record: list) -> str:
 
 
 def _sync_notes(e: Ensemble, lines: int = 6) -> str:
-    notes = [f"t={r.time} {r.text}" for r in e.world.trace if r.kind == "note" and " syncs " in r.text]
+    notes = [f"t={r.time} {r.text}" for r in e.world.trace if r.kind == "note" and type(r.event) is SyncPlanChosen]
     return "\n".join(notes[-lines:])
 
 

@@ -40,8 +40,8 @@ from typing import Any, Iterable, Sequence
 
 from distlab.sim.trace import Trace
 from distlab.viz.messages import fields_of, kind_of, label_of
-from distlab.zab.events import (Applied, BecameLooking, Committed, EpochAcked, EpochProposed, Established,
-                                LeaderElected, SnapshotLoaded, SyncPlanChosen, SyncStarted, Truncated, LearnerUpToDate)
+from distlab.zab.events import (Acked, Applied, BecameLooking, Committed, EpochAcked, EpochProposed, Established,
+                                LeaderElected, Proposed, SnapshotLoaded, SyncPlanChosen, SyncStarted, Truncated, LearnerUpToDate)
 from distlab.zab.zxid import counter_of, epoch_of
 
 __all__ = [
@@ -480,6 +480,9 @@ class _Reducer:
     def _ev_committed(self, s: _Server, e: Committed, r) -> None:
         s.logged(e.zxid)
 
+    def _ev_logged(self, s: _Server, e: Proposed | Acked, r) -> None:
+        s.logged(e.zxid)  # the leader logs before it proposes; a follower ACKs after logging
+
     def _ev_looking(self, s: _Server, e: BecameLooking, r) -> None:
         s.last_processed = e.last_processed
         s.accepted_epoch, s.current_epoch = e.accepted_epoch, e.current_epoch
@@ -548,6 +551,8 @@ class _Reducer:
 _EVENT_HANDLERS = {
     Applied: _Reducer._ev_applied,
     Committed: _Reducer._ev_committed,
+    Proposed: _Reducer._ev_logged,
+    Acked: _Reducer._ev_logged,
     BecameLooking: _Reducer._ev_looking,
     Established: _Reducer._ev_established,
     LeaderElected: _Reducer._ev_elected,

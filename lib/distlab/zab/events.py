@@ -29,7 +29,7 @@ __all__ = [
     "ElectionStarted", "VoteReceived", "BetterVoteDuringFinalize", "BecameLooking", "LeaderElected",
     "EpochProposed", "EpochAcked", "LearnerDropped", "SyncPlanChosen", "SyncStarted", "SyncOddity",
     "Truncated", "SnapshotLoaded", "SnapshotTaken", "Established", "LearnerUpToDate", "Committed", "Applied",
-    "SessionExpired", "ProtocolViolated", "FinalState",
+    "SessionExpired", "ProtocolViolated", "Proposed", "Acked", "FinalState",
     "ClientDisconnected", "ClientStateChanged", "ClientSessionLost",
     "EVENT_TYPES", "describe",
 ]
@@ -216,6 +216,24 @@ class LearnerUpToDate(ZabEvent):
 
 # ------------------------------------------------------------------ broadcast -------------
 @_event
+class Proposed(ZabEvent):
+    """``Leader.propose``: ``zxid`` (fingerprint ``txn``) logged by the leader and sent out."""
+
+    sid: int
+    zxid: int
+    txn: str
+
+
+@_event
+class Acked(ZabEvent):
+    """``SendAckRequestProcessor``: a follower logged the PROPOSAL ``zxid`` and ACKs it."""
+
+    sid: int
+    leader: int
+    zxid: int
+
+
+@_event
 class Committed(ZabEvent):
     """``Leader.tryToCommit``: a quorum logged ``zxid``; ``txn`` is its fingerprint."""
 
@@ -321,6 +339,8 @@ _DESCRIBE: dict[type, Callable[[Any], str]] = {
     Established: lambda e: f"leader {e.sid}: {_list(e.quorum)} acked NEWLEADER; serving epoch {e.epoch}",
     LearnerUpToDate: lambda e: (f"{e.sid} is up to date with leader {e.leader} in epoch {e.epoch} "
                          f"(synced by {e.mode}); serving clients"),
+    Proposed: lambda e: f"leader {e.sid} proposes {_z(e.zxid)}",
+    Acked: lambda e: f"{e.sid} logged {_z(e.zxid)} and acks it to {e.leader}",
     Committed: lambda e: f"leader {e.sid} commits {_z(e.zxid)} (acks {_list(e.acks)})",
     Applied: lambda e: f"{e.sid} applied {_z(e.zxid)}",
     SessionExpired: lambda e: f"leader {e.sid}: session 0x{e.session:x} expired",

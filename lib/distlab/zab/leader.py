@@ -42,7 +42,7 @@ from distlab.zab.messages import (
     UpToDate,
 )
 from distlab.zab.events import (Committed, EpochAcked, EpochProposed, Established, LearnerDropped,
-                                ProtocolViolated, SessionExpired, SyncPlanChosen)
+                                Proposed, ProtocolViolated, SessionExpired, SyncPlanChosen)
 from distlab.zab.phases import HANDLER_TRANSITIONS, HandlerPhase, UnexpectedPacket, advance
 from distlab.zab.sync import LeaderHistory, SyncMode, SyncPlan, describe_plan
 from distlab.zab.peer import ProtocolViolation, txn_fingerprint
@@ -421,6 +421,7 @@ class Leader:
         txn = self._prepare(session, request, zxid)
         proposal = Proposal(zxid, txn, xid)
         peer.log_append(proposal)
+        peer.emit(Proposed(sid=self.sid, zxid=zxid, txn=txn_fingerprint(txn)))
         self.outstanding[zxid] = _Outstanding(proposal, set())
         for sid in sorted(self.learners):
             handler = self.learners[sid]

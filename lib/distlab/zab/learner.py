@@ -45,7 +45,7 @@ from distlab.zab.messages import (
     Trunc,
     UpToDate,
 )
-from distlab.zab.events import LearnerUpToDate, ProtocolViolated, SyncOddity, SyncStarted
+from distlab.zab.events import Acked, LearnerUpToDate, ProtocolViolated, SyncOddity, SyncStarted
 from distlab.zab.zxid import counter_of, epoch_of, format_zxid, make_zxid
 
 __all__ = ["Learner", "CONNECT_RETRY_MS"]
@@ -381,6 +381,7 @@ class Learner:
             peer.log_append(Proposal(msg.zxid, msg.txn, msg.cxid))  # refuses a zxid out of order
         if step.ack is not None:
             peer.send(self.leader, Ack(msg.zxid))  # leaves after the log write (Effects order)
+            peer.emit(Acked(sid=self.sid, leader=self.leader, zxid=msg.zxid))
         if step.apply is not None:
             peer.apply_committed(pending[0])
 
