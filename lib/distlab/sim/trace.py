@@ -17,7 +17,8 @@ drop        a message was lost (``reason`` says why: lost, partition, crashed, .
 reset       a connection broke: ``node`` learns that its link to ``peer`` is gone
 timer       a timer fired and was stepped into its process
 state       a process entered a new named state (``LOOKING`` -> ``LEADING``)
-note        a free-form line from a process or from the person driving the run
+note        a typed event a process emitted (``record.event``, e.g. ``Committed``; its text
+            comes from the event) or a free-form line from a process or a person
 partition   the partitions / one-way cuts in force changed
 heal        every partition and cut was removed
 ==========  ==============================================================

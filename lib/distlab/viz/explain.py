@@ -1,8 +1,9 @@
 """One plain-language line per event: what happened and why.
 
 :func:`explain` reads one :class:`~distlab.viz.frames.Frame` — the event, the servers before
-and after it, the messages it delivered and sent, and the protocol's own trace lines — and
-says in one sentence what a person should notice::
+and after it, the messages it delivered and sent, and the typed events the protocol emitted
+(``record.event``, :mod:`distlab.zab.events`; a note's text is never parsed) — and says in one
+sentence what a person should notice::
 
     server 3 receives 5's vote (5, 0x1_00000007): higher zxid wins, so 3 changes its vote
     and tells everyone
