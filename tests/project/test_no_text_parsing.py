@@ -15,7 +15,7 @@ import pytest
 
 LIB = Path(__file__).resolve().parents[2] / "lib" / "distlab"
 # Rendering-only modules allowed a regex over markup (never over trace notes).
-EXEMPT = {"viz/graph.py"}  # SVG post-processing, being replaced by viz/svg.py (no regex)
+EXEMPT: frozenset[str] = frozenset()  # none left: viz/graph.py's SVG regexes went with graph.py
 
 
 def _modules() -> list[Path]:
