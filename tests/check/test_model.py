@@ -120,3 +120,33 @@ def test_cli_prints_a_table_then_one_json_object(capsys, tmp_path):
     assert check_main(["model", "election", "--crashes", "0", "--depth", "10"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["verdict"] == "ok (bounded)"
     assert check_main(["model", "2pc"]) == 2
+
+
+# ---------------------------------------------------------------- 2PC (any sans-I/O processes)
+def test_reference_two_phase_commit_is_atomic_in_every_schedule_with_a_crash():
+    from distlab.check.model import two_phase_model
+
+    result = explore(two_phase_model(2, crashes=1))
+    assert result.complete and result.verdict == "ok" and result.goal_states > 0
+    assert result.states == explore(two_phase_model(2, crashes=1)).states  # deterministic
+
+
+@pytest.mark.parametrize("mistake, drops, max_depth", [("commit-on-any-yes", 0, 12),
+                                                       ("recovery-forgets-commits", 1, 10)])
+def test_two_phase_mistakes_break_atomicity_with_a_short_counterexample(mistake, drops, max_depth):
+    from distlab.check.model import replay_processes, two_phase_model
+    from distlab.check.model_cli import TWO_PC_MISTAKES
+    from distlab.txn.two_phase import TxnImpl, atomicity_violations
+
+    seam, fn = TWO_PC_MISTAKES[mistake]
+    model = two_phase_model(2, crashes=1, drops=drops, impl=TxnImpl(**{seam: fn}))
+    result = explore(model)
+    assert result.violation and result.violation.startswith("atomicity") and len(result.trace) <= max_depth
+    world = replay_processes(model, result.trace)  # the same schedule in the simulator
+    logs = {p: world.durable(p).get("log", []) for p in ("p1", "p2")}
+    assert atomicity_violations(world.durable("c").get("log", []), logs, expect_resolved=False)
+
+
+def test_cli_two_phase(capsys):
+    assert check_main(["model", "2pc", "--participants", "2", "--crashes", "0"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["verdict"] == "ok"

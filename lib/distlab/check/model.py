@@ -43,7 +43,9 @@ simulator (:class:`distlab.sim.World`), giving an ordinary trace (``distlab repl
 
 from __future__ import annotations
 
+import copy
 import gc
+import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -237,7 +239,8 @@ def _bfs(model: Any, result: Result, depth: int | None, max_states: int | None, 
     result.goal_states = goals
     result.depth = max(result.depth, level)
     if stuck is not None and result.violation is None:
-        result.stuck = "a reachable state has no move left (without new faults) and no leader is agreed"
+        result.stuck = getattr(model, "stuck_message", "a reachable state has no move left (without new faults) "
+                               "and has not reached the goal")
         result.stuck_trace = _actions(model, _path(parents, stuck))
 
 
@@ -431,6 +434,7 @@ class ElectionModel:
     """
 
     name = "election"
+    stuck_message = "a reachable state has no move left (without new faults) and no leader is agreed"
 
     def __init__(self, servers: int = 3, crashes: int = 1, drops: int = 0, dups: int = 0,
                  histories: dict[int, ServerHistory] | None = None, *,
@@ -864,3 +868,323 @@ def counterexample_trace(result: Result, servers: int = 3, **functions: Callable
 def replay_command(path: str) -> str:
     """The command that opens a saved counterexample trace as an HTML step-through."""
     return f"distlab replay election --trace {path} --out {path.rsplit('.', 1)[0]}.html"
+
+
+# ================================================================ any sans-I/O processes ==
+def canonical(value: Any) -> Hashable:
+    """A hashable, order-independent stand-in for plain data (dicts and sets sorted by repr).
+
+    Used as a process's state key: two processes with equal fields get equal keys in every
+    Python process (set iteration order, which depends on string hashing, never leaks in).
+    """
+    if isinstance(value, dict):
+        return ("d", tuple(sorted(((canonical(k), canonical(v)) for k, v in value.items()), key=repr)))
+    if isinstance(value, (set, frozenset)):
+        return ("s", tuple(sorted((canonical(v) for v in value), key=repr)))
+    if isinstance(value, (list, tuple)):
+        return ("l" if isinstance(value, list) else "t", tuple(canonical(v) for v in value))
+    try:
+        hash(value)
+    except TypeError:
+        return ("r", repr(value))
+    return value
+
+
+class ProcessModel:
+    """Every schedule of a few sans-I/O processes (``step(event) -> Effects``) run as they are.
+
+    ``factories`` maps node -> ``factory(node)`` (called at boot and at every restart, as the
+    World does); ``disks`` what each disk holds at the start; ``inject`` messages from outside
+    (``(dst, msg)``, in flight at the start on a link of their own). ``invariant(view)`` returns
+    a violation or None and ``goal(view)`` says whether the run reached its aim; ``view`` maps
+    node -> ``(process or None if down, disk dict)``. ``crashable`` limits which nodes may crash.
+    ``skip`` names process attributes left out of the state key (injected functions).
+
+    The timing assumption is the election's: a node's timer fires only when no message to or
+    from it is in flight. Local steps are memoised on (state key, event), so each distinct
+    question reaches the process (and a learner's function inside it) once.
+    """
+
+    def __init__(self, name: str, factories: dict, disks: dict | None = None, inject: Sequence[tuple] = (), *,
+                 invariant: Callable[[dict], str | None], goal: Callable[[dict], bool] = lambda view: False,
+                 crashes: int = 0, drops: int = 0, dups: int = 0, crashable: Iterable | None = None,
+                 skip: Iterable[str] = ("impl", "now"), config: dict | None = None) -> None:
+        self.name = name
+        self.nodes = sorted(factories, key=str)
+        self.factories = factories
+        self.disks0 = {n: dict((disks or {}).get(n, {})) for n in self.nodes}
+        self.inject = list(inject)
+        self.invariant, self._goal = invariant, goal
+        self.crashes, self.drops, self.dups = crashes, drops, dups
+        self.crashable = set(self.nodes if crashable is None else crashable)
+        self.skip = frozenset(skip)
+        self.config = dict(config or {}, crashes=crashes, drops=drops, dups=dups)
+        self._locals: list[tuple] = []  # id -> (process or None, disk, timers frozenset)
+        self._local_ids: dict[Hashable, int] = {}
+        self._msgs: list[tuple] = []
+        self._msg_ids: dict[tuple, int] = {}
+        self._memo: dict[tuple, tuple] = {}
+        self._view_cache: dict[tuple, tuple] = {}
+        self.local_steps = 0
+        self._index = {n: i for i, n in enumerate(self.nodes)}
+        # links: every (src, dst) pair of nodes, plus one from outside to each node
+        self._links = [(a, b) for a in self.nodes for b in self.nodes] + [("env", b) for b in self.nodes]
+        self._link_index = {l: i for i, l in enumerate(self._links)}
+
+    # -- interning ----------------------------------------------------------------------
+    def _key(self, process: Any, disk: dict, timers: frozenset) -> Hashable:
+        fields = None if process is None else canonical({k: v for k, v in vars(process).items() if k not in self.skip})
+        return (fields, canonical(disk), timers)
+
+    def _intern(self, process: Any, disk: dict, timers: frozenset) -> int:
+        key = self._key(process, disk, timers)
+        i = self._local_ids.get(key)
+        if i is None:
+            i = self._local_ids[key] = len(self._locals)
+            self._locals.append((process, disk, timers))
+        return i
+
+    def _msg(self, src: Any, dst: Any, msg: Any) -> int:
+        key = (src, dst, msg)
+        i = self._msg_ids.get(key)
+        if i is None:
+            i = self._msg_ids[key] = len(self._msgs)
+            self._msgs.append(key)
+        return i
+
+    def _step(self, node: Any, lid: int, code: Any) -> tuple:
+        """(new local id, message ids sent) for one event; memoised."""
+        key = (node, lid, code)
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit
+        self.local_steps += 1
+        process, disk, timers = self._locals[lid]
+        disk = copy.deepcopy(disk)
+        if code == "start":
+            process = self.factories[node](node)
+            event = Start(0, copy.deepcopy(disk), 0, random.Random(f"{node}"))
+            timers = frozenset()
+        else:
+            shared = {id(getattr(process, k)): getattr(process, k) for k in self.skip if hasattr(process, k)}
+            process = copy.deepcopy(process, shared)
+            if code[0] == "deliver":
+                src, _, msg = self._msgs[code[1]]
+                event = Deliver(0, src, msg)
+            else:
+                timers = timers - {code[1]}
+                event = Timer(0, code[1])
+        fx = process.step(event)
+        sends: list[int] = []
+        if fx is not None:
+            for op, k, value in fx.writes or ():
+                if op == "set":
+                    disk[k] = value
+                elif op == "append":
+                    disk.setdefault(k, []).append(value)
+                else:
+                    del disk.setdefault(k, [])[value:]
+            sends = [self._msg(node, dst, msg) for dst, msg in fx.sends or ()]
+            if fx.timers:
+                t = set(timers)
+                for name, delay in fx.timers:
+                    (t.discard if delay is None else t.add)(name)
+                timers = frozenset(t)
+        result = (self._intern(process, disk, timers), tuple(sends))
+        self._memo[key] = result
+        return result
+
+    # -- the model interface ------------------------------------------------------------
+    # A state: (local ids..., link queues (tuples of message ids)..., crashes, drops, dups).
+    def initial(self) -> tuple:
+        locals_ = []
+        links = [()] * len(self._links)
+        for node in self.nodes:
+            down = self._intern(None, self.disks0[node], frozenset())
+            lid, sends = self._step(node, down, "start")
+            locals_.append(lid)
+            for m in sends:
+                li = self._link_index[self._msgs[m][:2]]
+                links[li] += (m,)
+        for dst, msg in self.inject:
+            li = self._link_index[("env", dst)]
+            links[li] += (self._msg("env", dst, msg),)
+        return (*locals_, *links, 0, 0, 0)
+
+    def view(self, state: tuple) -> dict:
+        return {node: self._locals[state[i]][:2] for i, node in enumerate(self.nodes)}
+
+    def successors(self, state: tuple) -> list:
+        n, nl = len(self.nodes), len(self._links)
+        base = n + nl
+        crashed, dropped, duped = state[base:]
+        out = []
+        busy = [False] * n
+        for k in range(nl):
+            queue = state[n + k]
+            if not queue:
+                continue
+            src, dst = self._links[k]
+            di = self._index[dst]
+            busy[di] = True
+            if src != "env":
+                busy[self._index[src]] = True
+            m, rest = queue[0], queue[1:]
+            popped = state[:n + k] + (rest,) + state[n + k + 1:]
+            if self._locals[state[di]][0] is None:
+                out.append(self._after(("lost", dst, m), popped, ()))  # the receiver is down
+                continue
+            lid, sends = self._step(dst, state[di], ("deliver", m))
+            out.append(self._after(("deliver", dst, m), popped[:di] + (lid,) + popped[di + 1:], sends))
+            if src != "env" and src != dst:
+                if dropped < self.drops:
+                    out.append(self._after(("drop", dst, m), popped[:base + 1] + (dropped + 1,) + popped[base + 2:], ()))
+                if duped < self.dups:
+                    dup = state[:n + k] + ((m,) + queue,) + state[n + k + 1:base + 2] + (duped + 1,)
+                    out.append(self._after(("duplicate", dst, m), dup, ()))
+        for i, node in enumerate(self.nodes):
+            process, disk, timers = self._locals[state[i]]
+            if process is None:
+                lid, sends = self._step(node, state[i], "start")
+                out.append(self._after(("restart", node, None), state[:i] + (lid,) + state[i + 1:], sends))
+                continue
+            if timers and not busy[i]:
+                for name in sorted(timers):
+                    lid, sends = self._step(node, state[i], ("timer", name))
+                    out.append(self._after(("timer", node, name), state[:i] + (lid,) + state[i + 1:], sends))
+            if crashed < self.crashes and node in self.crashable:
+                st = list(state)
+                st[i] = self._intern(None, disk, frozenset())
+                for k, (src, dst) in enumerate(self._links):
+                    if dst == node:
+                        st[n + k] = ()  # lost with the crashed process's connections
+                st[base] = crashed + 1
+                out.append(self._after(("crash", node, None), tuple(st), ()))
+        return out
+
+    def _after(self, label: tuple, state: tuple, sends: tuple) -> tuple:
+        if sends:
+            st = list(state)
+            n = len(self.nodes)
+            for m in sends:
+                src, dst, _ = self._msgs[m]
+                if dst in self._index and self._locals[st[self._index[dst]]][0] is not None:
+                    k = self._link_index[(src, dst)]
+                    st[n + k] = st[n + k] + (m,)
+            state = tuple(st)
+        key = state[:len(self.nodes)]
+        cached = self._view_cache.get(key)
+        if cached is None:
+            view = self.view(state)
+            cached = self._view_cache[key] = (self.invariant(view), self._goal(view))
+        return label, state, cached[0]
+
+    def goal(self, state: tuple) -> bool:
+        key = state[:len(self.nodes)]
+        cached = self._view_cache.get(key)
+        if cached is None:
+            view = self.view(state)
+            cached = self._view_cache[key] = (self.invariant(view), self._goal(view))
+        return cached[1]
+
+    @staticmethod
+    def fault(label: tuple) -> bool:
+        return label[0] in ("drop", "duplicate", "crash")
+
+    @staticmethod
+    def cost(label: tuple) -> int:
+        return 0 if label[0] == "deliver" else 1
+
+    def action(self, label: tuple) -> Action:
+        kind, node, x = label
+        if kind in ("deliver", "drop", "duplicate", "lost"):
+            src, dst, msg = self._msgs[x]
+            return Action(kind, dst, src, msg)
+        if kind == "timer":
+            return Action(kind, node, timer=x)
+        return Action(kind, node)
+
+
+# ================================================================ two-phase commit =======
+def two_phase_model(participants: int = 2, crashes: int = 1, drops: int = 0, dups: int = 0,
+                    impl: Any = None, cooperative: bool = False) -> ProcessModel:
+    """2PC: coordinator ``c``, participants ``p1..pN``, two transactions from a client.
+
+    ``t1`` takes 1 from ``p1``'s ``x`` and gives 1 to every other participant (everyone can
+    vote yes, unless a lock is held); ``t2`` is refused by the last participant (a business
+    rule), so it must abort everywhere.
+
+    Invariant: :func:`distlab.txn.two_phase.atomicity_violations` on the durable logs (never
+    COMMITTED at one participant and ABORTED at another, nor against the coordinator's log).
+    Goal: every participant resolved and the coordinator's log decided. Participant ids are
+    symmetric only when their writes are identical, and the renaming would have to reach
+    inside messages and logs: no symmetry reduction is applied.
+    """
+    from distlab.txn.two_phase import Begin, Coordinator, Participant, TxnImpl, atomicity_violations
+
+    impl = impl or TxnImpl()
+    names = [f"p{i}" for i in range(1, participants + 1)]
+    factories = {"c": lambda node: Coordinator(node, impl)}
+    for p in names:
+        factories[p] = lambda node: Participant(node, {"x": 1}, impl, refuse=("t2",) if node == names[-1] else ())
+    writes = {p: {"x": (-1 if i == 0 else 1)} for i, p in enumerate(names)}
+
+    def logs(view):
+        return view["c"][1].get("log", []), {p: view[p][1].get("log", []) for p in names}
+
+    def invariant(view):
+        c, ps = logs(view)
+        problems = atomicity_violations(c, ps, expect_resolved=False)
+        return f"atomicity: {problems[0]}" if problems else None
+
+    def goal(view):
+        c, ps = logs(view)
+        begun = {r[1] for r in c if r[0] == "BEGIN"}
+        decided = {r[1] for r in c if r[0] in ("COMMIT", "ABORT")}
+        return begun <= decided and not atomicity_violations(c, ps, expect_resolved=True)
+
+    inject = [("c", Begin.of("t1", writes)), ("c", Begin.of("t2", {p: {"x": 1} for p in names}))]
+    return ProcessModel("2pc", factories, inject=inject, invariant=invariant, goal=goal,
+                        crashes=crashes, drops=drops, dups=dups,
+                        config={"participants": participants, "cooperative": cooperative})
+
+
+def replay_processes(model: ProcessModel, trace: Sequence[Action]):
+    """Play a :class:`ProcessModel` counterexample in the simulator; returns the World.
+
+    As :func:`replay_election`: links never deliver by themselves, every choice is made
+    with ``deliver_message_now`` / ``drop_message`` / ``fire_timer_now`` / crash / restart.
+    """
+    from distlab.sim import LinkConfig, World
+    from distlab.sim.network import Fixed
+
+    world = World(seed=0, network=LinkConfig(latency=Fixed(10**9)))
+    for node in model.nodes:
+        world.add_node(node, model.factories[node], durable=model.disks0[node] or None)
+    for _ in model.nodes:
+        world.step()
+    for dst, msg in model.inject:
+        world.inject(dst, msg)
+    world.note(f"model checker counterexample: {len(trace)} steps")
+    for action in trace:
+        world.note(f"model step: {action.describe()}")
+        if action.kind in ("deliver", "drop", "duplicate", "lost"):
+            msg_id = _find(world, action)
+            if action.kind == "deliver":
+                world.deliver_message_now(msg_id)
+                world.step()
+            elif action.kind == "duplicate":
+                world.duplicate_message(msg_id)
+            else:
+                world.drop_message(msg_id, "receiver is down" if action.kind == "lost" else "dropped by the model checker")
+        elif action.kind == "timer":
+            world.fire_timer_now(action.node, action.timer)
+            world.step()
+        elif action.kind == "crash":
+            world.crash(action.node)
+            for m in world.in_flight():
+                if m.dst == action.node:
+                    world.drop_message(m.msg_id, "receiver crashed")
+        elif action.kind == "restart":
+            world.restart(action.node)
+    return world

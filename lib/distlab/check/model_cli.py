@@ -2,6 +2,7 @@
 
     distlab check model election --servers 3 [--crashes 1] [--drops 0] [--depth N]
     distlab check model election --mistake vote-order-ignores-epoch --save-trace cex.jsonl
+    distlab check model 2pc --participants 2 [--crashes 1] [--mistake commit-on-any-yes]
 
 Prints a table (states, transitions, depth reached, seconds, states/s, verdict), the
 counterexample if an invariant broke (and where its simulator trace was saved, with the
@@ -37,11 +38,25 @@ def _half_is_a_quorum(acks, voters):
     return sum(1 for sid in set(acks) if sid in voters) >= len(voters) // 2
 
 
+def _commit_on_any_yes(participants, votes, timed_out):
+    from distlab.txn.two_phase import decide
+
+    return "COMMIT" if any(votes.values()) else decide(participants, votes, timed_out)
+
+
+def _coordinator_forgets_commits(log):
+    return {r[1]: "ABORT" for r in log if r[0] == "BEGIN"}
+
+
 # Planted mistakes, for seeing what a counterexample looks like (and for the tests).
 MISTAKES: dict[str, tuple[str, Callable]] = {
     "vote-order-ignores-epoch": ("vote_order", _vote_order_ignores_epoch),
     "no-finalize-wait": ("handle_notification", _no_finalize_wait),
     "half-is-a-quorum": ("has_quorum", _half_is_a_quorum),
+}
+TWO_PC_MISTAKES: dict[str, tuple[str, Callable]] = {
+    "commit-on-any-yes": ("decide", _commit_on_any_yes),
+    "recovery-forgets-commits": ("recover_coordinator", _coordinator_forgets_commits),
 }
 MODELS = ("election", "2pc", "zk-lock", "sync")
 
@@ -51,8 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="distlab check", description=plain(__doc__))
     parser.add_argument("what", choices=("model",), help="model: explore every schedule of a small configuration")
-    parser.add_argument("config", choices=MODELS, help="which configuration (only election is built so far)")
+    parser.add_argument("config", choices=MODELS, help="which configuration (election and 2pc are built so far)")
     parser.add_argument("--servers", type=int, default=3, help="election: voters (default 3)")
+    parser.add_argument("--participants", type=int, default=2, help="2pc: participants (default 2)")
     parser.add_argument("--crashes", type=int, default=1, help="crashes allowed (default 1); restarts are free")
     parser.add_argument("--drops", type=int, default=0, help="messages that may be lost (default 0)")
     parser.add_argument("--dups", type=int, default=0, help="messages that may be duplicated (default 0)")
@@ -62,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-states", type=int, default=None, help="stop after this many states")
     parser.add_argument("--multiset", action="store_true",
                         help="any in-flight message may arrive next (default: FIFO links, as TCP and the simulator)")
-    parser.add_argument("--mistake", choices=sorted(MISTAKES), default=None,
+    parser.add_argument("--mistake", choices=sorted(MISTAKES) + sorted(TWO_PC_MISTAKES), default=None,
                         help="check a planted mistake instead of the reference")
     parser.add_argument("--save-trace", default=None, metavar="PATH",
                         help="write the counterexample's simulator trace here (default: election-counterexample.jsonl)")
@@ -82,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     from distlab.check.model import check_election, counterexample_trace, describe_counterexample, replay_command
 
     args = build_parser().parse_args(argv)
+    if args.config == "2pc":
+        return _two_phase(args)
     if args.config != "election":
         print(f"distlab check model {args.config}: not built yet — only the election configuration is "
               "(issue 15)", file=sys.stderr)
@@ -91,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     functions = {}
     if args.mistake:
+        if args.mistake not in MISTAKES:
+            print(f"distlab check model election: {args.mistake} is a 2pc mistake", file=sys.stderr)
+            return 2
         seam, fn = MISTAKES[args.mistake]
         functions[seam] = fn
     result = check_election(args.servers, args.crashes, args.drops, args.dups, depth=args.depth,
@@ -112,6 +133,36 @@ def main(argv: list[str] | None = None) -> int:
         status = 1
         print(f"\nstuck: {result.stuck}\n" + "\n".join(f"  {i:2}. {a.describe()}"
                                                    for i, a in enumerate(result.stuck_trace, 1)))
+    print(json.dumps(out, default=str))
+    return status
+
+
+def _two_phase(args: argparse.Namespace) -> int:
+    from distlab.check.model import describe_counterexample, explore, replay_processes, two_phase_model
+    from distlab.txn.two_phase import TxnImpl
+
+    if args.mistake and args.mistake not in TWO_PC_MISTAKES:
+        print(f"distlab check model 2pc: {args.mistake} is an election mistake", file=sys.stderr)
+        return 2
+    impl = TxnImpl(**{TWO_PC_MISTAKES[args.mistake][0]: TWO_PC_MISTAKES[args.mistake][1]}) if args.mistake else None
+    model = two_phase_model(args.participants, args.crashes, args.drops, args.dups, impl=impl)
+    result = explore(model, strategy=args.strategy, depth=args.depth, max_states=args.max_states)
+    out = result.as_json()
+    out["mistake"] = args.mistake
+    print(format_table([out]))
+    status = 0
+    if result.violation:
+        status = 1
+        print()
+        print(describe_counterexample(result))
+        path = args.save_trace or "2pc-counterexample.jsonl"
+        replay_processes(model, result.trace).trace.save(path)
+        out["trace"] = path
+        print(f"\nsimulator trace: {path} (Trace.load(path); the HTML viewer draws Zab runs only so far)")
+    elif result.stuck:
+        status = 1
+        print(f"\nstuck: {result.stuck}\n" + "\n".join(f"  {i:2}. {a.describe()}"
+                                                     for i, a in enumerate(result.stuck_trace, 1)))
     print(json.dumps(out, default=str))
     return status
 
