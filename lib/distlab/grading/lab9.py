@@ -198,8 +198,41 @@ def check_decide(fn: Any, seed: int) -> Outcome:
                 why = "keep waiting (None) while votes are missing and the timeout has not passed" if expected is None \
                     else "every participant voted yes: COMMIT"
             return Outcome.fail(f"{call} returned {value!r}; expected {expected!r}: {why}")
+    searched = search_test(fn, "decide")
+    if not searched.passed:
+        return searched
     return _runs(TxnImpl(decide=fn), seed, [dict(drop=0.0), dict(participant_crashes=2),
                                             dict(drop=0.05, coordinator_crashes=1)])
+
+
+# ====================================================================== the search test ========
+# Every schedule of 2PC with two participants (an all-yes and a refused transaction), up to
+# SEARCH_DEPTH steps with one crash and one lost message, run by the model checker
+# (distlab.check.model) with the learner's function inside the real Coordinator/Participant.
+# The verdict does not depend on the seed: computed once per function, given to every seed.
+SEARCH_DEPTH = 10
+_SEARCHED: list = []
+
+
+def search_test(fn: Any, seam: str) -> Outcome:
+    from distlab.check.model import describe_counterexample, explore, two_phase_model
+
+    for searched, name, outcome in _SEARCHED:
+        if searched is fn and name == seam:
+            return outcome
+    try:
+        result = explore(two_phase_model(2, crashes=1, drops=1, impl=TxnImpl(**{seam: fn})), depth=SEARCH_DEPTH)
+    except (ValueError, TypeError) as error:  # what Coordinator/Participant say of a malformed answer
+        outcome = Outcome.fail(f"search test: {error}")
+    else:
+        outcome = Outcome.ok() if result.violation is None else Outcome.fail(
+            f"search test (every schedule of 2PC with 2 participants, 1 crash, 1 lost message, "
+            f"{result.states} states): " + describe_counterexample(result)
+            + f"\nReplay it in your notebook: from distlab.check.model import explore, two_phase_model, "
+              f"replay_processes; m = two_phase_model(2, crashes=1, drops=1, impl=TxnImpl({seam}={seam})); "
+              f"r = explore(m, depth={SEARCH_DEPTH}); replay_processes(m, r.trace).trace")
+    _SEARCHED[:] = [(fn, seam, outcome)]
+    return outcome
 
 
 # ====================================================================== B: recover_coordinator ==
@@ -250,6 +283,9 @@ def check_recover_coordinator(fn: Any, seed: int) -> Outcome:
                 why = (f"{txid} began but no decision was logged: nobody can have been told to commit, so it is "
                        "ABORT (presumed abort) — never COMMIT, a participant may have voted no")
             return Outcome.fail(f"recover_coordinator({shown}) returned {value!r}; expected {expected!r}: {why}")
+    searched = search_test(fn, "recover_coordinator")
+    if not searched.passed:
+        return searched
     return _runs(TxnImpl(recover_coordinator=fn), seed, [dict(coordinator_crashes=2), dict(coordinator_crashes=3, drop=0.05),
                                                          dict(coordinator_crashes=2, participant_crashes=1)])
 
@@ -310,6 +346,9 @@ def check_recover_participant(fn: Any, seed: int) -> Outcome:
                                 "COMMITTED transactions only, in the order of their COMMITTED records"
                                 + (f"; the writes of {doubtful} (in doubt) are not in the data until they commit"
                                    if doubtful else "") + "; keys not in the initial data start at 0")
+    searched = search_test(fn, "recover_participant")
+    if not searched.passed:
+        return searched
     return _runs(TxnImpl(recover_participant=fn), seed,
                  [dict(participant_crashes=3), dict(participant_crashes=2, coordinator_crashes=1),
                   dict(participant_crashes=3, drop=0.05)])
