@@ -119,7 +119,7 @@ def test_cli_prints_a_table_then_one_json_object(capsys, tmp_path):
     assert last["verdict"] == "VIOLATION" and last["replay"].startswith("distlab replay election --trace")
     assert check_main(["model", "election", "--crashes", "0", "--depth", "10"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["verdict"] == "ok (bounded)"
-    assert check_main(["model", "2pc"]) == 2
+    assert check_main(["model", "zk-lock"]) == 2  # not built yet
 
 
 # ---------------------------------------------------------------- 2PC (any sans-I/O processes)

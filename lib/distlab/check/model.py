@@ -207,7 +207,8 @@ def _bfs(model: Any, result: Result, depth: int | None, max_states: int | None, 
         next_frontier = []
         append = next_frontier.append
         for state in frontier:
-            if goal(state):
+            reached = goal(state)
+            if reached:
                 goals += 1
             moved = False
             for action, nxt, violation in successors(state):
@@ -217,10 +218,11 @@ def _bfs(model: Any, result: Result, depth: int | None, max_states: int | None, 
                 if violation is not None:
                     found.append((state, action, violation))
                     continue
-                if nxt not in parents:
-                    parents[nxt] = (state, action)
+                size = len(parents)
+                parents.setdefault(nxt, (state, action))
+                if len(parents) != size:
                     append(nxt)
-            if not moved and stuck is None and not goal(state):
+            if not moved and stuck is None and not reached:
                 stuck = state
         if found and stop:
             best = min(found, key=lambda f: _cost(model, _path(parents, f[0]) + [f[1]]))
@@ -470,6 +472,9 @@ class ElectionModel:
         self._down = down
         self._index = {sid: i for i, sid in enumerate(self.sids)}
         self._msg_link: list[int] = []
+        self._msg_li: list[int] = []  # msg id -> its link's index in a state
+        self._msg_dst: list[int] = []  # msg id -> its receiver's index
+        self._goals: dict[tuple, bool] = {}
         self._link_ends = [(a, b) for a in self.sids for b in self.sids]
         # For each server, the links it sends or receives on (its timers wait for them).
         self._link_src = [self._index[a] for a, b in self._link_ends]
@@ -505,6 +510,8 @@ class ElectionModel:
             i = self._msg_ids[m] = len(self._msgs)
             self._msgs.append(m)
             self._msg_link.append(self._link(m[0], m[1]))
+            self._msg_li.append(self._n + self._msg_link[-1])
+            self._msg_dst.append(self._index[m[1]])
         return i
 
     def _timer_code(self, name: str) -> int:
@@ -630,7 +637,7 @@ class ElectionModel:
         crashed, dropped, duped, dec = state[base:]
         out = []
         append = out.append
-        local_step, after = self._local_step, self._after
+        local_step, after, apply = self._local_step, self._after, self._apply
         msgs, queues = self._msgs, self._queues
         link_dst = self._link_dst
         fifo = self.fifo
@@ -655,18 +662,25 @@ class ElectionModel:
                 entries = [(m, self._queue(queue[:qi] + queue[qi + 1:])) for qi, m in enumerate(queue)
                            if m not in queue[:qi]]
             for m, rest in entries:
-                popped = state[:li] + (rest,) + state[li + 1:]
                 new, sends, decision = local_step(msgs[m][1], state[di], m)
-                append(after(("deliver", di, m), popped[:di] + (new,) + popped[di + 1:], sends, decision))
+                st = list(state)
+                st[li] = rest
+                st[di] = new
+                violation = apply(st, sends, decision) if (sends or decision) else None
+                append((("deliver", di, m), tuple(st), violation))
                 if not self_link:  # a server's notifications to itself never touch the network
                     if may_drop:
-                        append((("drop", di, m), popped[:base + 1] + (dropped + 1,) + popped[base + 2:], None))
+                        st = list(state)
+                        st[li] = rest
+                        st[base + 1] = dropped + 1
+                        append((("drop", di, m), tuple(st), None))
                     if may_dup:
                         queue = queues[qid]
                         qi = queue.index(m)
-                        dq = self._queue(queue[:qi + 1] + queue[qi:])
-                        append((("duplicate", di, m), state[:li] + (dq,) + state[li + 1:base + 2] + (duped + 1, dec),
-                                None))
+                        st = list(state)
+                        st[li] = self._queue(queue[:qi + 1] + queue[qi:])
+                        st[base + 2] = duped + 1
+                        append((("duplicate", di, m), tuple(st), None))
         all_quiet = not any(busy)
         timer_lists = self._timer_lists
         down = self._down
@@ -732,6 +746,21 @@ class ElectionModel:
             return not self._has_quorum(set(followers))
         return False
 
+    def _apply(self, st: list, sends: tuple, decision: tuple | None) -> str | None:
+        """Queue a local step's messages and record its decision in the state list ``st``."""
+        if sends:
+            msg_dst, msg_li, down, push = self._msg_dst, self._msg_li, self._down, self._push
+            for m in sends:
+                if st[msg_dst[m]] != down:  # a down server's connection refuses it
+                    li = msg_li[m]
+                    st[li] = push(st[li], m)
+        if decision is not None:
+            base = self._n + self._nlinks
+            clean = st[base] + st[base + 1] + st[base + 2] == 0
+            st[base + 3], violation = self._decide(st[base + 3], decision, clean)
+            return violation
+        return None
+
     def _after(self, label: tuple, state: tuple, sends: tuple, decision: tuple | None) -> tuple:
         """The state after a local step: its messages queued, its decision checked."""
         violation = None
@@ -771,8 +800,15 @@ class ElectionModel:
         return 2 * len(ids) > len(self.sids)
 
     def goal(self, state: tuple) -> bool:
+        key = state[:self._n]
+        hit = self._goals.get(key)
+        if hit is None:
+            hit = self._goals[key] = self._goal(key)
+        return hit
+
+    def _goal(self, locals_: tuple) -> bool:
         lookup = self._locals
-        snaps = [lookup[l][0] for l in state[:self._n]]
+        snaps = [lookup[l][0] for l in locals_]
         up = [s for s in snaps if s != _DOWN]
         if not up or any(s[0] not in (LEADING, FOLLOWING) for s in up):
             return False

@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.config == "2pc":
         return _two_phase(args)
     if args.config != "election":
-        print(f"distlab check model {args.config}: not built yet — only the election configuration is "
+        print(f"distlab check model {args.config}: not built yet — only election and 2pc are "
               "(issue 15)", file=sys.stderr)
         return 2
     if args.strategy == "dfs" and args.depth is None:
