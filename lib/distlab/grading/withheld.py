@@ -157,11 +157,23 @@ def _stub_body(what: str, lab: int, node: ast.AST) -> list[ast.stmt]:
     return stub
 
 
+def _any_arguments() -> ast.arguments:
+    """``(*args, **kwargs)``: a stub raises ReferenceWithheld however it is called."""
+    return ast.arguments(posonlyargs=[], args=[], vararg=ast.arg("args"), kwonlyargs=[], kw_defaults=[],
+                         kwarg=ast.arg("kwargs"), defaults=[])
+
+
+def _stub_function(node: ast.FunctionDef | ast.AsyncFunctionDef, what: str, lab: int) -> None:
+    node.body = _stub_body(what, lab, node)
+    node.args = _any_arguments()
+    node.returns = None
+
+
 def _strip_class(node: ast.ClassDef, module: str, lab: int) -> None:
     body: list[ast.stmt] = []
     for item in node.body:
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            item.body = _stub_body(f"{module}.{node.name}.{item.name}", lab, item)
+            _stub_function(item, f"{module}.{node.name}.{item.name}", lab)
             body.append(item)
         elif isinstance(item, ast.ClassDef):
             _strip_class(item, module, lab)
@@ -180,7 +192,7 @@ def strip_source(source: str, module: str, names: list[str], lab: int) -> str:
     seen: set[str] = set()
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in wanted:
-            node.body = _stub_body(f"{module}.{node.name}", lab, node)
+            _stub_function(node, f"{module}.{node.name}", lab)
             seen.add(node.name)
         elif isinstance(node, ast.ClassDef) and node.name in wanted:
             _strip_class(node, module, lab)
