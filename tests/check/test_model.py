@@ -119,7 +119,7 @@ def test_cli_prints_a_table_then_one_json_object(capsys, tmp_path):
     assert last["verdict"] == "VIOLATION" and last["replay"].startswith("distlab replay election --trace")
     assert check_main(["model", "election", "--crashes", "0", "--depth", "10"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["verdict"] == "ok (bounded)"
-    assert check_main(["model", "zk-lock"]) == 2  # not built yet
+    assert check_main(["model", "sync"]) == 2  # not built yet
 
 
 # ---------------------------------------------------------------- 2PC (any sans-I/O processes)
@@ -150,3 +150,26 @@ def test_two_phase_mistakes_break_atomicity_with_a_short_counterexample(mistake,
 def test_cli_two_phase(capsys):
     assert check_main(["model", "2pc", "--participants", "2", "--crashes", "0"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["verdict"] == "ok"
+
+
+# ---------------------------------------------------------------- the ZooKeeper lock recipe
+def test_reference_lock_recipe_keeps_mutual_exclusion_in_every_schedule():
+    from distlab.check.model import ZkLockModel
+
+    for clients, expiries in [(3, 0), (2, 1)]:
+        result = explore(ZkLockModel(clients, expiries))
+        assert result.complete and result.verdict == "ok" and result.goal_states > 0
+
+
+@pytest.mark.slow
+def test_reference_lock_recipe_three_clients_one_expiry():
+    from distlab.check.model import ZkLockModel
+
+    assert explore(ZkLockModel(3, 1)).verdict == "ok"
+
+
+def test_a_predecessor_that_sorts_on_whole_names_breaks_mutual_exclusion_in_4_steps(capsys):
+    assert check_main(["model", "zk-lock", "--clients", "3", "--expiries", "0",
+                       "--mistake", "predecessor-by-whole-name"]) == 1
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last["violation"].startswith("mutual exclusion") and len(last["counterexample"]) <= 4

@@ -99,6 +99,8 @@ class Action:
             return f"{self.kind} {self.src}->{self.node}: {text}"
         if self.kind == "timer":
             return f"timer {self.timer} fires at {self.node}"
+        if self.kind == "zk":
+            return f"{self.node}: {self.msg.describe()}"
         return f"{self.kind} {self.node}"
 
 
@@ -1224,3 +1226,248 @@ def replay_processes(model: ProcessModel, trace: Sequence[Action]):
         elif action.kind == "restart":
             world.restart(action.node)
     return world
+
+
+# ================================================================ the ZooKeeper lock =====
+class _ReplayDriver:
+    """A ZkLock driver for the model: deterministic prefixes; the model runs the steps."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.count = name, 0
+
+    def unique_prefix(self) -> str:
+        self.count += 1
+        return f"{self.name}{self.count}"
+
+    def run(self, steps: Any) -> Any:  # pragma: no cover - the model feeds the steps itself
+        raise UsageError("the model checker drives the lock's steps")
+
+
+class ZkLockModel:
+    """The ZooKeeper lock recipe (:class:`distlab.locks.zk.ZkLock`'s own generators), K clients.
+
+    The server is one atomic ZooKeeper (each operation applies at once, as a linearizable
+    ensemble answers a session in order): the lock's children with their owner sessions, a
+    sequence counter and one-shot data watches. Each client acquires, holds (the critical
+    section), releases and stops. A client's state is the answers it has had so far; its
+    generator is rebuilt by replaying them (generators cannot be copied). Faults: a session
+    expires (``expiries`` bounds how many): the server deletes its ephemeral nodes, fires
+    their watches, and the client's next request fails with SessionExpired.
+
+    Invariant, **mutual exclusion**: at most one client is in its critical section holding
+    the lock with the session it acquired it with (a holder whose session expired has lost
+    the lock — that it may not know yet is why fencing tokens exist). Goal: every client done.
+    Client ids are symmetric (no rule compares them, prefixes aside), but the prefixes they
+    choose are part of the names the recipe sorts on, so no symmetry reduction is applied.
+    """
+
+    name = "zk-lock"
+    PATH = "/lock"
+
+    def __init__(self, clients: int = 3, expiries: int = 0, predecessor: Callable | None = None) -> None:
+        from distlab.locks.zk import predecessor as reference_predecessor
+
+        self.clients = [f"c{i}" for i in range(1, clients + 1)]
+        self.expiries = expiries
+        self.decide = predecessor or reference_predecessor
+        self.config = {"clients": clients, "expiries": expiries}
+        self._replays: dict[tuple, tuple] = {}
+
+    # A state: (children, seq, watches, per-client (answers, session, expired?, fired?), expiries used)
+    # children: frozenset of (name, owner client, session); watches: frozenset of (path, client).
+    def initial(self) -> tuple:
+        return (frozenset(), 0, frozenset(), tuple(((), 1, False, False) for _ in self.clients), 0)
+
+    def _replay(self, client: str, answers: tuple) -> tuple:
+        """(phase, pending op, lock session) after ``answers``: phase acquiring|holding|releasing|done."""
+        hit = self._replays.get((client, answers))
+        if hit is not None:
+            return hit
+        from distlab.locks.zk import ZkLock
+        from distlab.zk import errors
+
+        lock = ZkLock(_ReplayDriver(client), self.PATH, decide=self.decide)
+        phase, gen = "acquiring", lock.acquire_steps()
+        op = next(gen)
+        for answer in answers:
+            if answer == ("leave",):
+                phase, gen = "releasing", lock.release_steps()
+                try:
+                    op = next(gen)
+                except StopIteration:
+                    phase, op = "done", None
+                continue
+            kind, value = answer
+            try:
+                if kind == "err":
+                    op = gen.throw(getattr(errors, value)(None, "model"))
+                elif kind == "pipe":
+                    op = gen.send(tuple(_materialise(a) for a in value))
+                else:
+                    op = gen.send(list(value) if kind == "list" else value)
+            except StopIteration:
+                if phase == "acquiring":
+                    phase, op = "holding", None
+                else:
+                    phase, op = "done", None
+            except Exception as error:  # LockLost, AcquireTimeout...: this client's program ends
+                if isinstance(error, UsageError):
+                    raise
+                phase, op = "done", None
+        result = (phase, op, lock._session)
+        self._replays[(client, answers)] = result
+        return result
+
+    def _apply(self, op: Any, i: int, children: frozenset, seq: int, watches: frozenset, session: int):
+        """One operation on the server: (answer, children, seq, watches, fired clients)."""
+        from distlab.locks.zk import Now, Session, Sleep
+        from distlab.zk.ops import CreateRequest, DeleteRequest, Exists, GetChildren, GetData
+
+        client = self.clients[i]
+        t = type(op)
+        prefix = self.PATH + "/"
+        if t is Session:
+            return ("ok", session), children, seq, watches, ()
+        if t is Now:
+            return ("ok", 0.0), children, seq, watches, ()
+        if t is Sleep:
+            return ("ok", None), children, seq, watches, ()
+        if t is CreateRequest:
+            if op.path == self.PATH:
+                return ("err", "NodeExistsError"), children, seq, watches, ()
+            name = f"{op.path[len(prefix):]}{seq:010d}"
+            return ("ok", prefix + name), children | {(name, client, session)}, seq + 1, watches, ()
+        if t is GetChildren:
+            return ("list", tuple(sorted(n for n, _, _ in children))), children, seq, watches, ()
+        if t in (GetData, Exists):
+            name = op.path[len(prefix):]
+            if not any(n == name for n, _, _ in children):
+                return (("ok", None) if t is Exists else ("err", "NoNodeError")), children, seq, watches, ()
+            if op.watch:
+                watches = watches | {(name, client)}
+            return ("ok", (b"", None)), children, seq, watches, ()
+        if t is DeleteRequest:
+            name = op.path[len(prefix):]
+            gone = {c for c in children if c[0] == name}
+            if not gone:
+                return ("err", "NoNodeError"), children, seq, watches, ()
+            fired = tuple(c for n, c in watches if n == name)
+            return ("ok", None), children - gone, seq, frozenset(w for w in watches if w[0] != name), fired
+        raise UsageError(f"the lock recipe yielded an operation the model does not know: {op!r}")
+
+    def successors(self, state: tuple) -> list:
+        from distlab.locks.zk import AwaitWatch, Pipeline
+
+        children, seq, watches, clients, used = state
+        out = []
+        for i, (answers, session, expired, fired) in enumerate(clients):
+            phase, op, _ = self._replay(self.clients[i], answers)
+            if phase == "done":
+                continue
+            if phase == "holding":
+                nxt = self._client(clients, i, (answers + (("leave",),), session, expired, fired))
+                out.append((("leave", i), (children, seq, watches, nxt, used), self._check(children, nxt)))
+            elif type(op) is AwaitWatch:
+                if fired or expired:
+                    nxt = self._client(clients, i, (answers + (("ok", True),), session, expired, False))
+                    out.append((("wake", i), (children, seq, watches, nxt, used), self._check(children, nxt)))
+            elif expired:
+                nxt = self._client(clients, i, (answers + (("err", "SessionExpiredError"),), session, False, fired))
+                out.append((("expired", i), (children, seq, watches, nxt, used), self._check(children, nxt)))
+            else:
+                ops = op.ops if type(op) is Pipeline else (op,)
+                results = []
+                woken: set = set()
+                c, s, w = children, seq, watches
+                for one in ops:
+                    answer, c, s, w, f = self._apply(one, i, c, s, w, session)
+                    results.append(answer)
+                    woken.update(f)
+                if type(op) is Pipeline:
+                    answer = ("pipe", tuple(results))
+                else:
+                    answer = results[0]
+                nc = list(clients)
+                nc[i] = (answers + (answer,), session, expired, fired)
+                for k, name in enumerate(self.clients):
+                    if name in woken:
+                        a, ss, e, _ = nc[k]
+                        nc[k] = (a, ss, e, True)
+                nc = tuple(nc)
+                out.append((("op", i, _describe_op(op, answer)), (c, s, w, nc, used), self._check(c, nc)))
+            if used < self.expiries and not expired:
+                name = self.clients[i]
+                mine = {ch for ch in children if ch[1] == name and ch[2] == session}
+                fired_by = {c for n, c in watches if any(n == m[0] for m in mine)}
+                nc = list(clients)
+                nc[i] = (answers, session + 1, True, True)
+                for k, other in enumerate(self.clients):
+                    if other in fired_by and k != i:
+                        a, ss, e, _ = nc[k]
+                        nc[k] = (a, ss, e, True)
+                w = frozenset(x for x in watches if not any(x[0] == m[0] for m in mine))
+                nxt = (children - mine, seq, w, tuple(nc), used + 1)
+                out.append((("expire", i), nxt, self._check(children - mine, nxt[3])))
+        return out
+
+    @staticmethod
+    def _client(clients: tuple, i: int, value: tuple) -> tuple:
+        return clients[:i] + (value,) + clients[i + 1:]
+
+    def _check(self, children: frozenset, clients: tuple) -> str | None:
+        holders = []
+        for i, (answers, session, expired, _) in enumerate(clients):
+            phase, _, lock_session = self._replay(self.clients[i], answers)
+            if phase == "holding" and lock_session == session and not expired:
+                holders.append(self.clients[i])
+        if len(holders) > 1:
+            return f"mutual exclusion: {holders} all hold the lock, each with a live session"
+        return None
+
+    def goal(self, state: tuple) -> bool:
+        return all(self._replay(self.clients[i], c[0])[0] == "done" for i, c in enumerate(state[3]))
+
+    @staticmethod
+    def fault(label: tuple) -> bool:
+        return label[0] == "expire"
+
+    @staticmethod
+    def cost(label: tuple) -> int:
+        return 0
+
+    def action(self, label: tuple) -> Action:
+        kind, i = label[:2]
+        if kind == "op":
+            return Action("zk", self.clients[i], msg=_Said(label[2]))
+        return Action({"leave": "leaves its critical section, releasing", "wake": "is woken by its watch",
+                       "expired": "hears SessionExpired", "expire": "session expires for"}[kind], self.clients[i])
+
+
+@dataclass(frozen=True)
+class _Said:
+    text: str
+
+    def describe(self) -> str:
+        return self.text
+
+
+def _describe_op(op: Any, answer: tuple) -> str:
+    def one(o: Any) -> str:
+        fields = {k: getattr(o, k) for k in ("path", "watch") if hasattr(o, k)}
+        if type(o).__name__ == "CreateRequest":
+            fields["mode"] = o.mode.name
+        return f"{type(o).__name__}({', '.join(f'{k}={v!r}' for k, v in fields.items())})"
+
+    ops = op.ops if type(op).__name__ == "Pipeline" else (op,)
+    shown = answer[1] if answer[0] != "err" else answer[1]
+    return " + ".join(one(o) for o in ops) + f" -> {shown!r}"
+
+
+def _materialise(answer: tuple) -> Any:
+    """A pipelined answer as the recipe sees it: a value, a list, or an exception object."""
+    from distlab.zk import errors
+
+    kind, value = answer
+    if kind == "err":
+        return getattr(errors, value)(None, "model")
+    return list(value) if kind == "list" else value
