@@ -1265,12 +1265,29 @@ class ZkLockModel:
     PATH = "/lock"
 
     def __init__(self, clients: int = 3, expiries: int = 0, predecessor: Callable | None = None) -> None:
+        from distlab.locks.api import LockError
         from distlab.locks.zk import predecessor as reference_predecessor
 
         self.clients = [f"c{i}" for i in range(1, clients + 1)]
         self.expiries = expiries
-        self.decide = predecessor or reference_predecessor
         self.config = {"clients": clients, "expiries": expiries}
+        choose = predecessor or reference_predecessor
+        answers: dict[tuple, tuple] = {}
+
+        def decide(children, me, blocked_by=frozenset({"lock", "write"})):
+            # Each distinct question reaches the (maybe sandboxed) function once; replays ask again.
+            key = (tuple(children), me, blocked_by)
+            if key not in answers:
+                try:
+                    answers[key] = ("ok", choose(list(children), me, blocked_by))
+                except LockError as error:  # NodeVanished: an answer too
+                    answers[key] = ("raise", error)
+            kind, value = answers[key]
+            if kind == "raise":
+                raise value
+            return value
+
+        self.decide = decide
         self._replays: dict[tuple, tuple] = {}
 
     # A state: (children, seq, watches, per-client (answers, session, expired?, fired?), expiries used)
@@ -1283,8 +1300,10 @@ class ZkLockModel:
         hit = self._replays.get((client, answers))
         if hit is not None:
             return hit
+        from distlab.locks.api import LockError
         from distlab.locks.zk import ZkLock
         from distlab.zk import errors
+        from distlab.zk.errors import KeeperError
 
         lock = ZkLock(_ReplayDriver(client), self.PATH, decide=self.decide)
         phase, gen = "acquiring", lock.acquire_steps()
@@ -1310,9 +1329,7 @@ class ZkLockModel:
                     phase, op = "holding", None
                 else:
                     phase, op = "done", None
-            except Exception as error:  # LockLost, AcquireTimeout...: this client's program ends
-                if isinstance(error, UsageError):
-                    raise
+            except (LockError, KeeperError):  # LockLost, AcquireTimeout...: this client's program ends
                 phase, op = "done", None
         result = (phase, op, lock._session)
         self._replays[(client, answers)] = result
