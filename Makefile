@@ -16,7 +16,7 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 # KEEP_SERVICES=1 leaves the servers running after `make test` (stop them: make services-down)
 KEEP_SERVICES ?=
 
-.PHONY: help lab test venv setup-lab setup-test system-deps grader-deps browser-deps bench bench-locks services-up services-down clean
+.PHONY: help lab test venv setup-lab setup-test system-deps grader-deps nbgrader-deps browser-deps bench bench-locks services-up services-down clean
 
 help:
 	@echo "make lab    - set up .venv and open JupyterLab on the course (no servers needed)"
@@ -57,6 +57,11 @@ system-deps:
 grader-deps:
 	@sh scripts/grader-deps.sh --require
 
+# nbgrader lives in a venv of its own (its dependencies and JupyterLab extensions stay out of .venv);
+# the test that runs `nbgrader generate_assignment` on every solution uses it.
+nbgrader-deps: | $(PY)
+	@sh scripts/nbgrader-venv.sh "$(PY)" .venv-nbgrader
+
 # The browser tests need Debian's Chromium and the Playwright driver; in CI a failure here is
 # fatal (the tests would fail anyway), elsewhere they then skip with a message.
 browser-deps: setup-test
@@ -73,11 +78,11 @@ lab: setup-lab
 
 # The real servers come up before pytest and go down after it, whatever pytest says. If one
 # fails to start, the suite still runs: its tests fail and show that server's log.
-test: setup-test system-deps grader-deps browser-deps
+test: setup-test system-deps grader-deps nbgrader-deps browser-deps
 	@status=0; \
 	trap '[ -n "$(KEEP_SERVICES)" ] || bash scripts/services/down.sh; exit 130' INT TERM; \
 	bash scripts/services/up.sh || { status=$$?; echo "distlab: a server did not start; its tests will fail" >&2; }; \
-	DISTLAB_SERVICES=1 $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	DISTLAB_SERVICES=1 NBGRADER="$(CURDIR)/.venv-nbgrader/bin/nbgrader" $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
 	[ -n "$(KEEP_SERVICES)" ] || bash scripts/services/down.sh; \
 	exit $$status
 

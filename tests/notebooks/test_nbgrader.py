@@ -68,7 +68,7 @@ def test_cells_carry_valid_nbgrader_metadata(notebook):
 
 def nbgrader_command() -> list[str] | None:
     if os.environ.get("NBGRADER"):
-        return [os.environ["NBGRADER"]]
+        return [os.path.abspath(os.environ["NBGRADER"])]
     try:
         import nbgrader  # noqa: F401
     except ImportError:
@@ -76,29 +76,41 @@ def nbgrader_command() -> list[str] | None:
     return [shutil.which("nbgrader") or "nbgrader"]
 
 
-def with_nbgrader_stub(source: str) -> str:
-    """distlab's stub lines, written as nbgrader's default stub at the same indentation."""
+def with_nbgrader_stub(source: str, solution: str = "") -> str:
+    """distlab's stub lines, written as nbgrader's default stub at the same indentation (a
+    ``raise NotImplementedError`` the solution itself has is given code, not a stub)."""
+    given = set(solution.split("\n"))
     out = []
     for line in source.split("\n"):
         match = re.fullmatch(r"(\s*)raise NotImplementedError\((['\"]).*\2\)", line)
-        out.extend([match.group(1) + stub for stub in NBGRADER_STUB] if match else [line])
+        out.extend([match.group(1) + stub for stub in NBGRADER_STUB] if match and line not in given else [line])
     return "\n".join(out)
 
 
 def test_nbgrader_generates_the_same_labs(tmp_path):
     command = nbgrader_command()
     if command is None:
+        if os.environ.get("CI"):  # make test installs it (scripts/nbgrader-venv.sh): never skipped there
+            pytest.fail("nbgrader is missing: make test creates .venv-nbgrader and sets NBGRADER")
         pytest.skip("nbgrader is not installed (set NBGRADER=/path/to/nbgrader to run this)")
-    for notebook in SOLUTIONS:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def generate(notebook: Path) -> subprocess.CompletedProcess:
         assignment = notebook.stem.split("-")[0]
         (tmp_path / "source" / assignment).mkdir(parents=True)
         shutil.copy2(notebook, tmp_path / "source" / assignment / notebook.name)
-        run = subprocess.run([*command, "generate_assignment", assignment, f"--CourseDirectory.root={tmp_path}",
-                              "--force", "--no-db"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        return subprocess.run([*command, "generate_assignment", assignment, f"--CourseDirectory.root={tmp_path}",
+                               "--force", "--no-db"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # nbgrader's start-up dominates; two at a time
+        runs = dict(zip(SOLUTIONS, pool.map(generate, SOLUTIONS)))
+    for notebook, run in runs.items():
+        assignment = notebook.stem.split("-")[0]
         assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
         released = cells(tmp_path / "release" / assignment / notebook.name)
         ours = cells(ROOT / "labs" / notebook.name)
+        solution = {c.get("id"): "".join(c["source"]) for c in cells(notebook)}
         assert len(released) == len(ours), notebook.name
         for index, (theirs, mine) in enumerate(zip(released, ours)):
-            assert "".join(theirs["source"]) == with_nbgrader_stub("".join(mine["source"])), \
-                f"{notebook.name}, cell {index}"
+            expected = with_nbgrader_stub("".join(mine["source"]), solution.get(mine.get("id"), ""))
+            assert "".join(theirs["source"]) == expected, f"{notebook.name}, cell {index}"
