@@ -166,9 +166,11 @@ def test_the_learners_recipe_runs_inside_zklock_on_real_zookeeper(tmp_path):
         waiter.start()
         time.sleep(0.3)
         assert not got, "the second waits while the first holds"
+        first_token = first.token
         first.release()
         waiter.join(10)
-        assert got == [True] and second.token > first.token or second.token is not None
+        assert got == [True] and second.token is not None and second.token > first_token, \
+            "the next holder's fencing token is larger"
         second.release()
         assert first.driver.client.get_children(first.path) == []
     finally:

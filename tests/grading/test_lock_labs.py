@@ -32,6 +32,11 @@ CHECKS = {1: lab1, 2: lab2, 4: lab4}
 PARTS = {1: ["cas_update_sql", "cas_won", "lock_is_free", "release_sql"],
          2: ["acquire_command", "release_script", "token_accepted"],
          4: ["sequence_number", "predecessor", "shared_predecessor"]}
+# The whole-component parts each lab ends with (tested in test_lab1_lab2_components.py and
+# test_lab4_recipe.py), and every lab's points.
+COMPONENT_PARTS = {1: ["acquire_sql", "extend_sql"], 2: ["extend_script", "acquire_script"],
+                   4: ["acquire_steps", "release_steps"]}
+POINTS = {1: 18, 2: 18, 4: 21}
 
 _SOLUTIONS: dict[int, dict] = {}
 
@@ -84,8 +89,8 @@ def test_every_part_of_the_lab_is_registered_with_points(lab):
     from distlab.grading.parts import LABS
 
     registered = LABS[lab]
-    assert list(registered.parts) == PARTS[lab]
-    assert registered.points == 10 and registered.notebook == NOTEBOOKS[lab]
+    assert list(registered.parts) == PARTS[lab] + COMPONENT_PARTS[lab]
+    assert registered.points == POINTS[lab] and registered.notebook == NOTEBOOKS[lab]
 
 
 def test_the_same_seed_gives_the_same_verdict():
