@@ -171,6 +171,11 @@ class Codec:
     # ------------------------------------------------------------------ encode ------------
     def encode(self, value: Any) -> Any:
         """A JSON-ready form of ``value`` (raises CodecError for anything not allowed)."""
+        kind = type(value)
+        if kind is int or kind is str or kind is bool or value is None:  # most values: exact types first
+            return value
+        if kind is list:
+            return [self.encode(v) for v in value]
         if isinstance(value, Foreign):
             fields = {k: self.encode(v) for k, v in value.items() if k != "type"}
             if value.kind == "$e":

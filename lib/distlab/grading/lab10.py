@@ -146,7 +146,7 @@ def _fuzzed(impl: Any, seed: int) -> Outcome:
     from distlab.testing.fuzz import random_case, run_case
 
     rng = random.Random(f"lab10/{seed}")
-    case = random_case(seed, servers=rng.choice((3, 3, 5)), observers=rng.choice((0, 0, 1)), duration_ms=6000)
+    case = random_case(seed, servers=rng.choice((3, 3, 5)), observers=rng.choice((0, 0, 1)), duration_ms=4000)
     faults = ", ".join(f"{describe(f)} at {at} ms" for at, f in case.schedule.entries) or "no faults"
     setting = (f"{case.servers} voters, {case.observers} observer(s), {case.drop:.0%} message loss; {faults}")
     try:

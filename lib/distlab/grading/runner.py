@@ -395,10 +395,8 @@ def _grade_one(student: str, notebook: Path | None, problem: str, lab: int | Non
         result = grade_notebook(notebook, lab=lab, student=student, limits=limits, session=session)
     except Exception as error:  # a grader bug must not stop the batch either
         result = SubmissionResult(student, str(notebook), lab, error=f"grader error: {type(error).__name__}: {error}")
-    if session is not None and not session.owner:
-        from distlab.grading.sandbox import wait_for_releases
-
-        wait_for_releases()  # a pool process may be ended any time after it answers
+    # A pool process's sandboxes finish dying in the background; if the pool ends it first,
+    # its slot locks go with it and the batch's sweep (GradingSession.close) waits for them.
     return result
 
 
