@@ -98,7 +98,7 @@ def _fuzz(fn: Any, seed: int) -> Outcome:
     from distlab.zab.config import Impl
 
     rng = random.Random(f"lab7/fuzz/{seed}")
-    case = random_case(seed, servers=rng.choice((3, 3, 5)), observers=rng.choice((0, 1)), duration_ms=4000)
+    case = random_case(seed, servers=rng.choice((3, 3, 5)), observers=rng.choice((0, 1)), duration_ms=3000)
     try:
         result, _ = run_case(case, impl=Impl(has_quorum=fn), settle_ms=60_000)
     except ProcessError as error:
@@ -358,7 +358,7 @@ def check_epoch_to_propose(fn: Any, seed: int) -> Outcome:
 def _fuzzed(seed: int, impl: Impl, name: str) -> Outcome:
     """One fault schedule with client load, the learner's rule plugged into every leader."""
     try:
-        result, _ = run_case(random_case(seed), impl=impl)
+        result, _ = run_case(random_case(seed, duration_ms=3000), impl=impl)
     except ProcessError as error:
         return _unwrap(error)
     if result.violations:
@@ -471,7 +471,7 @@ def fuzz_with(impl: Impl, name: str, seed: int) -> Outcome:
     from distlab.testing.fuzz import random_case, run_case
 
     rng = random.Random(f"lab7/{name}/{seed}")
-    case = random_case(seed, servers=rng.choice((3, 3, 5)), observers=rng.choice((0, 1)), duration_ms=4000)
+    case = random_case(seed, servers=rng.choice((3, 3, 5)), observers=rng.choice((0, 1)), duration_ms=3000)
     try:
         result, _ = run_case(case, impl=impl, settle_ms=60_000)
     except ProcessError as error:
