@@ -10,6 +10,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 PYTEST_ARGS ?=
+# Two pytest workers, each test file kept in one worker (tests share real servers by namespace).
+# PYTEST_JOBS= runs the suite in one process.
+PYTEST_JOBS ?= -n 2 --dist loadfile
 LAB_PORT ?= 8888
 # JupyterLab refuses to run as root unless told; containers and CI machines often are root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -82,7 +85,7 @@ test: setup-test system-deps grader-deps nbgrader-deps browser-deps
 	@status=0; \
 	trap '[ -n "$(KEEP_SERVICES)" ] || bash scripts/services/down.sh; exit 130' INT TERM; \
 	bash scripts/services/up.sh || { status=$$?; echo "distlab: a server did not start; its tests will fail" >&2; }; \
-	DISTLAB_SERVICES=1 NBGRADER="$(CURDIR)/.venv-nbgrader/bin/nbgrader" $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	DISTLAB_SERVICES=1 NBGRADER="$(CURDIR)/.venv-nbgrader/bin/nbgrader" $(PY) -m pytest $(PYTEST_JOBS) $(PYTEST_ARGS) || status=$$?; \
 	[ -n "$(KEEP_SERVICES)" ] || bash scripts/services/down.sh; \
 	exit $$status
 
