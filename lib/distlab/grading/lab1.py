@@ -36,12 +36,11 @@ files nor run forever.
 
 from __future__ import annotations
 
-import functools
 import random
 import sqlite3
 from typing import Any, Callable
 
-from distlab.grading.parts import Outcome, Part, register, Verdict, verdict_fail, verdicts
+from distlab.grading.parts import Outcome, Part, register, Verdict, named, verdict_fail, verdicts
 from distlab.locks.api import AcquireTimeout, LockLost, ManualClock
 from distlab.locks.db import (
     CAS_RELEASE,
@@ -958,25 +957,16 @@ def _renewal_race(sql: str, rng: random.Random, seed: int) -> Outcome:
 _CONCEPTS = ("互斥", "死锁", "安全", "栅栏令牌", "锁续期", "更新丢失")
 
 
-def named(concept: str) -> Callable[[Callable[[Any, int], Outcome]], Callable[[Any, int], Outcome]]:
-    """A check whose failure messages all name the course's concept (``concept`` if none does)."""
-    def wrap(check: Callable[[Any, int], Outcome]) -> Callable[[Any, int], Outcome]:
-        @functools.wraps(check)
-        def checked(fn: Any, seed: int) -> Outcome:
-            outcome = check(fn, seed)
-            if outcome.passed is False and not any(term in outcome.message for term in _CONCEPTS):
-                return Outcome(False, f"{concept} — {outcome.message}", outcome.excerpt)
-            return outcome
-        return checked
-    return wrap
+def _named(concept: str):
+    return named(concept, _CONCEPTS)
 
 
-check_cas_update_sql = named("更新丢失 (lost update)")(check_cas_update_sql)
-check_cas_won = named("互斥 (mutual exclusion)")(check_cas_won)
-check_lock_is_free = named("死锁 / 互斥 (the lease rule)")(check_lock_is_free)
-check_release_sql = named("安全 (only the holder releases)")(check_release_sql)
-check_acquire_sql = named("互斥 (mutual exclusion, the acquire's compare-and-set)")(check_acquire_sql)
-check_extend_sql = named("锁续期 (lease renewal)")(check_extend_sql)
+check_cas_update_sql = _named("更新丢失 (lost update)")(check_cas_update_sql)
+check_cas_won = _named("互斥 (mutual exclusion)")(check_cas_won)
+check_lock_is_free = _named("死锁 / 互斥 (the lease rule)")(check_lock_is_free)
+check_release_sql = _named("安全 (only the holder releases)")(check_release_sql)
+check_acquire_sql = _named("互斥 (mutual exclusion, the acquire's compare-and-set)")(check_acquire_sql)
+check_extend_sql = _named("锁续期 (lease renewal)")(check_extend_sql)
 
 
 register(

@@ -22,13 +22,12 @@ number of steps, allocates little, and reaches nothing but the grader's throw-aw
 
 from __future__ import annotations
 
-import functools
 import random
 import re
 import time
 from typing import Any
 
-from distlab.grading.parts import Outcome, Part, register, Verdict, verdict_fail, verdicts
+from distlab.grading.parts import Outcome, Part, register, Verdict, named, verdict_fail, verdicts
 from distlab.locks.api import FencedStore, LockLost, ManualClock, StaleToken, token_accepted
 from distlab.locks.redis import RELEASE_SCRIPT, RedisLock
 
@@ -160,6 +159,21 @@ def vet_lua(script: str, commands: tuple[str, ...] = RELEASE_COMMANDS, keys: int
                 if concats > 8:
                     return "too many '..' concatenations for a release script"
     return None
+
+
+def _interleave(tasks: dict, rng: random.Random, steps: int = 5000) -> list[str]:
+    """Step seeded-random clients (generators) one yield at a time, as contending processes
+    interleave; return the names still unfinished after ``steps`` (empty when all finished).
+    A Verdict raised inside a client passes through."""
+    for _ in range(steps):
+        if not tasks:
+            return []
+        name = rng.choice(sorted(tasks))
+        try:
+            next(tasks[name])
+        except StopIteration:
+            del tasks[name]
+    return sorted(tasks)
 
 
 # ------------------------------------------------------------------ A: acquire_command -------
@@ -467,16 +481,9 @@ def _release_run(script: str, rng: random.Random, seed: int) -> Outcome:
 
     tasks = {name: work(name) for name in names}
     try:
-        for _ in range(5000):
-            if not tasks:
-                break
-            name = rng.choice(sorted(tasks))
-            try:
-                next(tasks[name])
-            except StopIteration:
-                del tasks[name]
-        else:
-            return Outcome.fail(f"no progress: {sorted(tasks)} never got the lock (seed {seed})", "\n".join(trace[-8:]))
+        stuck = _interleave(tasks, rng)
+        if stuck:
+            return Outcome.fail(f"no progress: {stuck} never got the lock (seed {seed})", "\n".join(trace[-8:]))
     except Verdict as verdict:
         return verdict.outcome
     finally:
@@ -582,14 +589,7 @@ def _fenced_run(fn: Any, rng: random.Random, seed: int) -> Outcome:
 
     tasks = {name: work(name) for name in names}
     try:
-        for _ in range(5000):
-            if not tasks:
-                break
-            name = rng.choice(sorted(tasks))
-            try:
-                next(tasks[name])
-            except StopIteration:
-                del tasks[name]
+        _interleave(tasks, rng)  # a client still waiting is judged by the store below
     except Verdict as verdict:
         return verdict.outcome
     finally:
@@ -763,16 +763,9 @@ def _extend_run(script: str, rng: random.Random, seed: int) -> Outcome:
 
     tasks = {name: work(name) for name in names}
     try:
-        for _ in range(5000):
-            if not tasks:
-                break
-            name = rng.choice(sorted(tasks))
-            try:
-                next(tasks[name])
-            except StopIteration:
-                del tasks[name]
-        else:
-            return Outcome.fail(f"死锁: no progress: {sorted(tasks)} never got the lock (seed {seed})",
+        stuck = _interleave(tasks, rng)
+        if stuck:
+            return Outcome.fail(f"死锁: no progress: {stuck} never got the lock (seed {seed})",
                                 "\n".join(trace[-8:]))
     except Verdict as verdict:
         return verdict.outcome
@@ -917,16 +910,9 @@ def _fencing_source_run(script: str, rng: random.Random, seed: int) -> Outcome:
 
     tasks = {name: work(name) for name in names}
     try:
-        for _ in range(5000):
-            if not tasks:
-                break
-            name = rng.choice(sorted(tasks))
-            try:
-                next(tasks[name])
-            except StopIteration:
-                del tasks[name]
-        else:
-            return Outcome.fail(f"死锁: no progress: {sorted(tasks)} never got the lock (seed {seed})",
+        stuck = _interleave(tasks, rng)
+        if stuck:
+            return Outcome.fail(f"死锁: no progress: {stuck} never got the lock (seed {seed})",
                                 "\n".join(trace[-8:]))
     except Verdict as verdict:
         return verdict.outcome
@@ -939,24 +925,15 @@ def _fencing_source_run(script: str, rng: random.Random, seed: int) -> Outcome:
 _CONCEPTS = ("互斥", "死锁", "安全", "栅栏令牌", "锁续期", "原子")
 
 
-def named(concept: str):
-    """A check whose failure messages all name the course's concept (``concept`` if none does)."""
-    def wrap(check):
-        @functools.wraps(check)
-        def checked(fn: Any, seed: int) -> Outcome:
-            outcome = check(fn, seed)
-            if outcome.passed is False and not any(term in outcome.message for term in _CONCEPTS):
-                return Outcome(False, f"{concept} — {outcome.message}", outcome.excerpt)
-            return outcome
-        return checked
-    return wrap
+def _named(concept: str):
+    return named(concept, _CONCEPTS)
 
 
-check_acquire_command = named("互斥 / 死锁 (SET NX with a TTL)")(check_acquire_command)
-check_release_script = named("安全 (only the holder releases)")(check_release_script)
-check_token_accepted = named("栅栏令牌 (fencing token)")(check_token_accepted)
-check_extend_script = named("锁续期 (lease renewal)")(check_extend_script)
-check_acquire_script = named("栅栏令牌 / 互斥 (the grant and its fencing token)")(check_acquire_script)
+check_acquire_command = _named("互斥 / 死锁 (SET NX with a TTL)")(check_acquire_command)
+check_release_script = _named("安全 (only the holder releases)")(check_release_script)
+check_token_accepted = _named("栅栏令牌 (fencing token)")(check_token_accepted)
+check_extend_script = _named("锁续期 (lease renewal)")(check_extend_script)
+check_acquire_script = _named("栅栏令牌 / 互斥 (the grant and its fencing token)")(check_acquire_script)
 
 
 register(

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 __all__ = ["Outcome", "Part", "Lab", "LABS", "register", "hidden_seeds", "PUBLIC_SEEDS", "secret",
-           "FATAL_KINDS", "reraise_if_fatal", "REFERENCE_SEAMS", "reference_seam", "Verdict", "verdict_fail", "verdicts"]
+           "FATAL_KINDS", "reraise_if_fatal", "named", "REFERENCE_SEAMS", "reference_seam", "Verdict", "verdict_fail", "verdicts"]
 
 PUBLIC_SEEDS = (1, 2, 3)
 HIDDEN_PER_PART = 7
@@ -98,6 +98,20 @@ class Verdict(Exception):
 def verdict_fail(message: str, excerpt: str = "") -> Verdict:
     """A :class:`Verdict` of failure, to ``raise`` where the bad answer is seen."""
     return Verdict(Outcome.fail(message, excerpt))
+
+
+def named(concept: str, terms: tuple[str, ...]) -> Callable[[Callable[[Any, int], Outcome]], Callable[[Any, int], Outcome]]:
+    """A check whose failure messages all name a course concept: ``concept`` is put in front of
+    a failure that names none of ``terms`` (a table row says only what was expected)."""
+    def wrap(check: Callable[[Any, int], Outcome]) -> Callable[[Any, int], Outcome]:
+        @functools.wraps(check)
+        def checked(fn: Any, seed: int) -> Outcome:
+            outcome = check(fn, seed)
+            if outcome.passed is False and not any(term in outcome.message for term in terms):
+                return Outcome(False, f"{concept} — {outcome.message}", outcome.excerpt)
+            return outcome
+        return checked
+    return wrap
 
 
 def verdicts(check: Callable[[Any, int], Outcome]) -> Callable[[Any, int], Outcome]:
