@@ -64,7 +64,9 @@ class Ensemble:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             self.pids = {int(s): int(p) for s, p in re.findall(r"server (\d+): pid (\d+)", self.log)}
-            if len(self.pids) == 3 and self.leader() is not None:
+            # every member serving (a leader and two followers), not only a quorum: a client
+            # sent to the third member while it still syncs would see ConnectionLoss
+            if len(self.pids) == 3 and self.leader() is not None and self.serving() == 3:
                 return
             time.sleep(0.1)
         raise RuntimeError(f"the ensemble did not elect a leader:\n{self.log}")
@@ -82,6 +84,10 @@ class Ensemble:
         leaders = [sid for sid, m in modes.items() if m == "leader"]
         followers = [sid for sid, m in modes.items() if m == "follower"]
         return leaders[0] if len(leaders) == 1 and len(followers) >= 1 else None
+
+    def serving(self) -> int:
+        """How many members answer as leader or follower."""
+        return sum(1 for port in self.ports.values() if mode(port) in ("leader", "follower"))
 
     def kill(self, sid: int) -> None:
         os.kill(self.pids[sid], signal.SIGKILL)
